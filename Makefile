@@ -1,0 +1,38 @@
+# Two commands matter: `make run` and `make test`. Everything else is on top of `make install`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: install run train test bench bench-gpu clean
+
+install: $(STAMP)
+
+# torch is pinned and installed first: a bare `torch` requirement would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+models/nlu/checkpoint.json: | $(STAMP)
+	OMP_NUM_THREADS=2 $(VENV)/bin/slmbot train
+
+train: install
+	OMP_NUM_THREADS=2 $(VENV)/bin/slmbot train
+
+run: install models/nlu/checkpoint.json
+	$(VENV)/bin/slmbot run
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PIP) install -q -e '.[dev,bench]'
+	OMP_NUM_THREADS=2 $(PY) -m bench.nlu
+	OMP_NUM_THREADS=2 $(PY) -m bench.gpu
+
+clean:
+	rm -rf $(VENV) models .pytest_cache

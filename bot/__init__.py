@@ -1,0 +1,1 @@
+"""slmbot's runtime: configuration, CLI and the HTTP server around the trained models."""

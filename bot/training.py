@@ -1,0 +1,87 @@
+"""What `slmbot train`, `slmbot nlu train` and `slmbot nlu pretrain` do, with progress display."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.config import Config
+from slm.datasets import load_examples, split_dev
+from slm.errors import DataError
+from slm.train import EpochReport, TrainSettings, is_main_process
+
+
+def _settings(project: Config, device: str, seed: int | None, epochs: int | None) -> TrainSettings:
+    overrides = {"device": device, "seed": seed, "epochs": epochs}
+    return replace(project.nlu.training, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _progress(console: Console, total: int, describe: Callable[[EpochReport], str]):
+    progress = Progress(
+        TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
+        console=console,
+    )
+    task = progress.add_task("", total=total)
+
+    def on_epoch(report: EpochReport) -> None:
+        progress.update(task, completed=report.epoch, description=describe(report))
+
+    return progress, on_epoch
+
+
+def _describe_nlu(report: EpochReport) -> str:
+    s = report.scores
+    mark = " *" if report.best else ""
+    return f"loss {report.loss:.3f}  dev intent {s['intent_accuracy']:.3f} slot-F1 {s['slot_f1']:.3f} frame {s['frame_accuracy']:.3f}{mark}"
+
+
+def train_nlu_command(
+    project: Config,
+    train_path: Path,
+    dev_path: Path | None,
+    out: Path,
+    init: Path | None,
+    *,
+    console: Console,
+    device: str = "auto",
+    seed: int | None = None,
+    epochs: int | None = None,
+) -> dict[str, float]:
+    """Load and validate data, train, save; returns the dev scores of the saved model."""
+    from slm.nlu_training import train_nlu
+
+    train = load_examples(train_path)
+    if dev_path is not None:
+        dev = load_examples(dev_path)
+    else:
+        train, dev = split_dev(train, project.nlu.dev_share, seed or 0)
+    settings = _settings(project, device, seed, epochs)
+    progress, on_epoch = _progress(console, settings.epochs, _describe_nlu)
+    with progress:
+        nlu = train_nlu(train, dev, project.nlu.model, settings, init=init, on_epoch=on_epoch)
+    if is_main_process():
+        nlu.save(out)
+    return nlu.meta["metrics"]["dev"]
+
+
+def pretrain_command(
+    project: Config, text: Path, out: Path, *, console: Console, device: str, seed: int | None, epochs: int | None
+) -> dict[str, float]:
+    """Pre-train the encoder on the lines of ``text``."""
+    from slm.pretrain import pretrain
+
+    if not text.is_file():
+        raise DataError(text, None, "no such file")
+    lines = [line.strip() for line in text.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(lines) < 2:
+        raise DataError(text, None, "need at least two non-empty lines of text")
+    sizes = project.nlu.model
+    overrides = {"d_model": sizes.d_model, "n_layers": sizes.n_layers, "n_heads": sizes.n_heads, "d_ff": sizes.d_ff, "dropout": sizes.dropout}
+    settings = _settings(project, device, seed, epochs)
+    progress, on_epoch = _progress(console, settings.epochs, lambda r: f"loss {r.loss:.3f}  dev MLM {r.scores['mlm_loss']:.3f}")
+    with progress:
+        return pretrain(lines, out, overrides, sizes.vocab_size, settings, on_epoch)

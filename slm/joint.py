@@ -1,0 +1,136 @@
+"""Joint intent classifier + slot tagger: a small transformer encoder trained from scratch.
+
+Each subword piece is embedded from its id, the characters of the word it belongs to (a
+char-CNN, so unseen entity values still look like names, numbers or ids), whether it opens
+a word, and its position. A pre-norm transformer encodes the sequence; the intent head reads
+a masked mean+max pool, and the slot head tags each piece, seeing the sentence vector too,
+through a BIO-constrained CRF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from slm.crf import CRF
+from slm.features import Batch
+
+
+@dataclass
+class EncoderConfig:
+    """Sizes of the shared encoder (also what MLM pre-training trains)."""
+
+    vocab_size: int
+    n_chars: int
+    d_model: int = 192
+    n_layers: int = 3
+    n_heads: int = 4
+    d_ff: int = 768
+    dropout: float = 0.1
+    char_dim: int = 32
+    char_filters: int = 96
+    max_pieces: int = 96
+    max_word_chars: int = 24
+
+
+@dataclass
+class JointConfig(EncoderConfig):
+    """Encoder sizes plus the label spaces of the two heads."""
+
+    n_intents: int = 1
+    n_tags: int = 1
+
+
+class CharCNN(nn.Module):
+    """Max-pooled convolutions over a word's characters -> one vector per piece."""
+
+    def __init__(self, n_chars: int, char_dim: int, filters: int, d_model: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, char_dim, padding_idx=0)
+        self.conv = nn.Conv1d(char_dim, filters, kernel_size=3, padding=1)
+        self.proj = nn.Linear(filters, d_model)
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        B, T, C = chars.shape
+        x = self.embed(chars.view(B * T, C)).transpose(1, 2)  # (B*T, char_dim, C)
+        x = F.relu(self.conv(x))  # (B*T, filters, C)
+        x = x.masked_fill((chars.view(B * T, 1, C) == 0), 0.0).amax(dim=2)  # (B*T, filters)
+        return self.proj(x).view(B, T, -1)  # (B, T, d_model)
+
+
+class Encoder(nn.Module):
+    """Pieces + characters + word starts + positions -> contextual vectors."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.pieces = nn.Embedding(config.vocab_size, d, padding_idx=0)
+        self.chars = CharCNN(config.n_chars, config.char_dim, config.char_filters, d)
+        self.word_start = nn.Embedding(2, d)
+        self.position = nn.Embedding(config.max_pieces, d)
+        self.dropout = nn.Dropout(config.dropout)
+        layer = nn.TransformerEncoderLayer(
+            d, config.n_heads, config.d_ff, config.dropout, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.layers = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        T = batch.pieces.shape[1]
+        positions = torch.arange(T, device=batch.pieces.device)
+        x = (
+            self.pieces(batch.pieces)
+            + self.chars(batch.chars)
+            + self.word_start(batch.word_starts)
+            + self.position(positions)
+        )  # (B, T, d)
+        x = self.layers(self.dropout(x), src_key_padding_mask=~batch.mask)
+        return self.norm(x)  # (B, T, d)
+
+
+@dataclass
+class JointOutput:
+    """Unnormalised scores of both heads."""
+
+    intent_logits: torch.Tensor  # (B, n_intents)
+    tag_emissions: torch.Tensor  # (B, T, n_tags)
+
+
+class JointModel(nn.Module):
+    """Encoder + intent head + CRF slot head, trained with the sum of both losses."""
+
+    def __init__(self, config: JointConfig, tags: list[str]) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.encoder = Encoder(config)
+        self.intent_head = nn.Sequential(
+            nn.Linear(2 * d, d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, config.n_intents)
+        )
+        self.slot_head = nn.Sequential(
+            nn.Linear(2 * d, d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, config.n_tags)
+        )
+        self.crf = CRF(tags)
+
+    def forward(
+        self, batch: Batch, targets: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[JointOutput, torch.Tensor | None]:
+        """Score a batch; with ``targets`` (intent ids (B,), tag ids (B, T)) also return the loss."""
+        h = self.encoder(batch)  # (B, T, d)
+        mask = batch.mask.unsqueeze(-1)  # (B, T, 1)
+        mean = (h * mask).sum(1) / mask.sum(1)  # (B, d)
+        peak = h.masked_fill(~mask, torch.finfo(h.dtype).min).amax(1)  # (B, d)
+        sentence = torch.cat([mean, peak], dim=-1)  # (B, 2d)
+        intent_logits = self.intent_head(sentence)
+        context = mean.unsqueeze(1).expand_as(h)
+        emissions = self.slot_head(torch.cat([h, context], dim=-1))  # (B, T, n_tags)
+        output = JointOutput(intent_logits, emissions)
+        if targets is None:
+            return output, None
+        intents, tags = targets
+        loss = F.cross_entropy(intent_logits.float(), intents) + self.crf.nll(emissions, tags, batch.mask).mean()
+        return output, loss

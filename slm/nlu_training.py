@@ -1,0 +1,172 @@
+"""Train an `NLUModel` from labelled examples: vocabularies, model, the loop, calibration."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from slm.calibration import expected_calibration_error, fit_temperature
+from slm.errors import DataError
+from slm.examples import AlignmentError, Example, spans_to_bio
+from slm.features import CharVocab
+from slm.joint import JointConfig, JointModel
+from slm.metrics import nlu_scores
+from slm.nlu import NLUModel
+from slm.pretrain import load_pretrained_encoder
+from slm.tokenizer import Encoding, Tokenizer
+from slm.train import EpochReport, TrainSettings, barrier, fit, join_world, resolve_device, seed_everything
+
+
+@dataclass
+class ModelSizes:
+    """The model shape a bot author can set in config.toml (``[nlu.model]``)."""
+
+    vocab_size: int = 6000
+    d_model: int = 192
+    n_layers: int = 3
+    n_heads: int = 4
+    d_ff: int = 768
+    dropout: float = 0.1
+
+
+@dataclass
+class Encoded:
+    """One training example, tokenized once."""
+
+    text: str
+    encoding: Encoding
+    intent: int
+    tags: list[int]
+
+
+def tag_names(examples: Sequence[Example]) -> list[str]:
+    """``O`` plus ``B-``/``I-`` for every entity type in the training data."""
+    labels = sorted({s.label for e in examples for s in e.spans})
+    return ["O", *(f"{p}-{label}" for label in labels for p in "BI")]
+
+
+def encode_examples(examples: Sequence[Example], tokenizer: Tokenizer, intents: list[str], tags: list[str]) -> list[Encoded]:
+    """Tokenize and label every example, failing on the first span the tokenizer cannot express."""
+    intent_ids = {name: i for i, name in enumerate(intents)}
+    tag_ids = {name: i for i, name in enumerate(tags)}
+    encoded = []
+    for index, example in enumerate(examples, start=1):
+        encoding = tokenizer.encode(example.text)
+        try:
+            bio = spans_to_bio(example.spans, encoding.offsets)
+        except AlignmentError as error:
+            raise DataError(example.origin or f"example {index}", None, str(error)) from None
+        encoded.append(Encoded(example.text, encoding, intent_ids[example.intent], [tag_ids[t] for t in bio]))
+    return encoded
+
+
+def data_fingerprint(examples: Sequence[Example]) -> str:
+    """SHA-256 of the training data, recorded with the model so a version names its data."""
+    digest = hashlib.sha256()
+    for e in examples:
+        digest.update(repr((e.text, e.intent, e.spans)).encode())
+    return digest.hexdigest()
+
+
+def train_nlu(
+    train: Sequence[Example],
+    dev: Sequence[Example],
+    sizes: ModelSizes = ModelSizes(),
+    settings: TrainSettings = TrainSettings(),
+    init: Path | None = None,
+    unlabeled: Sequence[str] = (),
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> NLUModel:
+    """Train the joint model and calibrate its intent confidence on ``dev``.
+
+    Args:
+        init: a directory written by ``slmbot nlu pretrain``; its tokenizer, characters and
+            encoder weights are reused, so the fine-tuned model starts from them.
+        unlabeled: extra texts for the tokenizer (ignored with ``init``).
+    """
+    seed_everything(settings.seed)
+    device = resolve_device(settings.device)
+    world = join_world(device)
+    intents = sorted({e.intent for e in train})
+    tags = tag_names(train)
+    pretrained = load_pretrained_encoder(init) if init else None
+    if pretrained is not None:
+        tokenizer, chars = pretrained.tokenizer, pretrained.chars
+        encoder_config = pretrained.config
+    else:
+        tokenizer = _shared_tokenizer([e.text for e in train] + list(unlabeled), sizes.vocab_size, world)
+        chars = CharVocab.build(e.text for e in train)
+        encoder_config = JointConfig(
+            vocab_size=tokenizer.vocab_size, n_chars=len(chars), d_model=sizes.d_model, n_layers=sizes.n_layers,
+            n_heads=sizes.n_heads, d_ff=sizes.d_ff, dropout=sizes.dropout,
+        )
+    config = JointConfig(**{**asdict(encoder_config), "n_intents": len(intents), "n_tags": len(tags)})
+    items = encode_examples(train, tokenizer, intents, tags)
+    model = JointModel(config, tags)
+    if pretrained is not None:
+        model.encoder.load_state_dict(pretrained.encoder_state)
+    model.to(device)
+    nlu = NLUModel(model, tokenizer, chars, intents, tags)
+
+    def collate(chunk: Sequence[Encoded], to: torch.device):
+        batch = nlu.featurize([i.text for i in chunk], [i.encoding for i in chunk])
+        T = batch.pieces.shape[1]
+        tag_ids = torch.zeros((len(chunk), T), dtype=torch.long)
+        for row, item in enumerate(chunk):
+            tag_ids[row, : min(T, len(item.tags))] = torch.tensor(item.tags[:T], dtype=torch.long)
+        intent_ids = torch.tensor([i.intent for i in chunk])
+        return batch.to(to), (intent_ids.to(to), tag_ids.to(to))
+
+    def evaluate(_: torch.nn.Module) -> dict[str, float]:
+        predictions = nlu.predict([e.text for e in dev])
+        scores = nlu_scores(dev, [p.intent for p in predictions], [p.spans for p in predictions])
+        scores["score"] = scores["intent_accuracy"] + scores["slot_f1"] + scores["frame_accuracy"]
+        return scores
+
+    started = time.perf_counter()
+    result = fit(model, items, collate, evaluate, "score", settings, on_epoch, length=lambda i: len(i.tags))
+    nlu.temperature, ece = _calibrate(nlu, dev)
+    nlu.meta = {
+        "training": {
+            "examples": len(train),
+            "dev_examples": len(dev),
+            "data_sha256": data_fingerprint(train),
+            "settings": asdict(settings),
+            "initialised_from": str(init) if init else None,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "seconds": round(time.perf_counter() - started, 2),
+            "device": result.device,
+            "world_size": result.world_size,
+        },
+        "metrics": {"dev": {k: v for k, v in result.scores.items() if k != "score"}, "dev_ece": ece},
+    }
+    return nlu
+
+
+def _shared_tokenizer(texts: list[str], vocab_size: int, world) -> Tokenizer:
+    """Train the tokenizer once; under DDP rank 0 trains it and the others receive the same bytes."""
+    if world.size == 1:
+        return Tokenizer.train(texts, vocab_size)
+    payload = [Tokenizer.train(texts, vocab_size).model_proto if world.is_main else None]
+    torch.distributed.broadcast_object_list(payload, src=0)
+    barrier(world)
+    return Tokenizer(payload[0])
+
+
+def _calibrate(nlu: NLUModel, dev: Sequence[Example]) -> tuple[float, float]:
+    """Fit the temperature on dev logits; return it with the dev ECE after scaling."""
+    index = {name: i for i, name in enumerate(nlu.intents)}
+    logits = nlu.logits([e.text for e in dev])
+    labels = torch.tensor([index.get(e.intent, -1) for e in dev])
+    temperature = fit_temperature(logits, labels)
+    probs = torch.softmax(logits / temperature, dim=-1)
+    confidence, predicted = probs.max(dim=-1)
+    return temperature, expected_calibration_error(confidence, predicted == labels)
+
+

@@ -1,0 +1,94 @@
+"""The slmbot CLI, run for real on a tiny fixture (typer's runner, real training and files)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.conftest import FIXTURES
+
+runner = CliRunner()
+TINY_CONFIG = str(FIXTURES / "tiny.toml")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "model"
+    result = runner.invoke(
+        app,
+        ["nlu", "train", "--train", str(FIXTURES / "tiny.jsonl"), "--out", str(out), "--config", TINY_CONFIG, "--seed", "3"],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_a_model_with_metadata(trained):
+    manifest = json.loads((trained / "checkpoint.json").read_text())
+    assert manifest["kind"] == "joint.v1"
+    assert manifest["training"]["settings"]["seed"] == 3
+    assert manifest["training"]["epochs_run"] == 3
+    assert set(manifest["metrics"]["dev"]) >= {"intent_accuracy", "slot_f1", "frame_accuracy"}
+
+
+def test_eval_json_has_the_documented_keys(trained):
+    result = runner.invoke(app, ["nlu", "eval", "--model", str(trained), "--data", str(FIXTURES / "tiny.jsonl"), "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert {"intent_accuracy", "slot_f1", "frame_accuracy", "n"} <= set(scores)
+    assert scores["n"] == 48
+    assert "oos_recall" not in scores
+
+
+def test_eval_reports_oos_numbers_when_asked(trained):
+    args = ["nlu", "eval", "--model", str(trained), "--data", str(FIXTURES / "tiny.jsonl"), "--json", "--oos-label", "greet"]
+    scores = json.loads(runner.invoke(app, args).stdout)
+    assert 0.0 <= scores["in_scope_accuracy"] <= 1.0 and 0.0 <= scores["oos_recall"] <= 1.0
+
+
+def test_parse_prints_intent_confidence_and_entities(trained):
+    result = runner.invoke(app, ["nlu", "parse", "--model", str(trained), "where is order B-2001"])
+    assert result.exit_code == 0, result.output
+    parsed = json.loads(result.stdout)
+    assert parsed["intent"] in {"order_status", "product_availability", "greet"}
+    assert 0.0 < parsed["confidence"] <= 1.0
+    assert abs(sum(r["confidence"] for r in parsed["ranking"]) - 1.0) < 1e-4
+    for entity in parsed["entities"]:
+        assert parsed["text"][entity["start"] : entity["end"]] == entity["value"]
+
+
+def test_bad_data_fails_before_training_with_file_and_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "hi", "intent": "greet"}\n{"text": "", "intent": "greet"}\n')
+    result = runner.invoke(app, ["nlu", "train", "--train", str(bad), "--out", str(tmp_path / "m"), "--config", TINY_CONFIG])
+    assert result.exit_code == 2
+    assert f"{bad}:2: 'text' must be a non-empty string" in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_corrupt_model_is_refused_with_a_reason(trained, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in trained.iterdir():
+        (broken / path.name).write_bytes(path.read_bytes())
+    (broken / "weights.pt").write_bytes((broken / "weights.pt").read_bytes()[:-10])
+    result = runner.invoke(app, ["nlu", "parse", "--model", str(broken), "hi"])
+    assert result.exit_code == 2
+    assert "truncated" in result.output
+
+
+def test_pretrain_then_fine_tune(tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(json.loads(line)["text"] for line in (FIXTURES / "tiny.jsonl").read_text().splitlines()))
+    encoder = tmp_path / "encoder"
+    result = runner.invoke(app, ["nlu", "pretrain", "--text", str(texts), "--out", str(encoder), "--config", TINY_CONFIG])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "model"
+    result = runner.invoke(
+        app,
+        ["nlu", "train", "--train", str(FIXTURES / "tiny.jsonl"), "--out", str(out), "--init", str(encoder), "--config", TINY_CONFIG],
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "checkpoint.json").read_text())
+    assert manifest["training"]["initialised_from"] == str(encoder)
+    assert (out / "tokenizer.model").read_bytes() == (encoder / "tokenizer.model").read_bytes()

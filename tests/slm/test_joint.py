@@ -1,0 +1,95 @@
+import torch
+
+from slm.crf import CRF, bio_allowed
+from slm.datasets import load_examples
+from slm.features import CharVocab
+from slm.joint import JointConfig, JointModel
+from slm.nlu import NLUModel
+from slm.nlu_training import encode_examples, tag_names
+from slm.tokenizer import Tokenizer
+
+TAGS = ["O", "B-a", "I-a", "B-b", "I-b"]
+
+
+def tiny_setup(tiny_path, **sizes):
+    examples = load_examples(tiny_path)
+    tokenizer = Tokenizer.train([e.text for e in examples], vocab_size=200)
+    chars = CharVocab.build(e.text for e in examples)
+    intents, tags = sorted({e.intent for e in examples}), tag_names(examples)
+    config = JointConfig(
+        vocab_size=tokenizer.vocab_size, n_chars=len(chars), n_intents=len(intents), n_tags=len(tags),
+        d_model=32, n_layers=1, n_heads=2, d_ff=64, dropout=0.0, **sizes,
+    )
+    model = JointModel(config, tags)
+    nlu = NLUModel(model, tokenizer, chars, intents, tags)
+    return examples, nlu, encode_examples(examples, tokenizer, intents, tags)
+
+
+def collate(nlu, items):
+    batch = nlu.featurize([i.text for i in items], [i.encoding for i in items])
+    tags = torch.zeros(batch.pieces.shape, dtype=torch.long)
+    for row, item in enumerate(items):
+        tags[row, : len(item.tags)] = torch.tensor(item.tags)
+    return batch, (torch.tensor([i.intent for i in items]), tags)
+
+
+def test_bio_constraints():
+    allowed, first = bio_allowed(TAGS)
+    assert not allowed[0, 2] and allowed[1, 2] and allowed[2, 2] and not allowed[1, 4]
+    assert first.tolist() == [True, True, False, True, False]
+
+
+def test_crf_decodes_only_valid_bio_even_when_emissions_prefer_invalid():
+    crf = CRF(TAGS)
+    emissions = torch.zeros(2, 4, len(TAGS))
+    emissions[:, :, 2] = 5.0  # I-a everywhere is the emission favourite but may not follow O or start
+    mask = torch.tensor([[True] * 4, [True, True, False, False]])
+    paths = crf.decode(emissions, mask)
+    assert [len(p) for p in paths] == [4, 2]
+    for path in paths:
+        assert path[0] != 2 and path[0] != 4
+        for before, after in zip(path, path[1:]):
+            assert bool(bio_allowed(TAGS)[0][before, after])
+
+
+def test_crf_nll_is_a_proper_likelihood():
+    """exp(-nll) summed over every tag sequence of length 3 is 1."""
+    torch.manual_seed(0)
+    crf = CRF(["O", "B-a", "I-a"])
+    with torch.no_grad():
+        crf.transitions.normal_()
+    emissions = torch.randn(1, 3, 3)
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    total = sum(
+        torch.exp(-crf.nll(emissions, torch.tensor([[a, b, c]]), mask)).item()
+        for a in range(3) for b in range(3) for c in range(3)
+    )
+    assert abs(total - 1.0) < 1e-4
+
+
+def test_shapes(tiny_path):
+    _, nlu, items = tiny_setup(tiny_path)
+    batch, targets = collate(nlu, items[:5])
+    output, loss = nlu.model(batch, targets)
+    B, T = batch.pieces.shape
+    assert output.intent_logits.shape == (5, len(nlu.intents))
+    assert output.tag_emissions.shape == (B, T, len(nlu.tags))
+    assert loss.ndim == 0 and loss.item() > 0
+    assert nlu.model(batch)[1] is None
+
+
+def test_overfits_a_tiny_batch(tiny_path):
+    torch.manual_seed(0)
+    examples, nlu, items = tiny_setup(tiny_path)
+    batch, targets = collate(nlu, items[:16])
+    optimizer = torch.optim.AdamW(nlu.model.parameters(), lr=3e-3)
+    nlu.model.train()
+    for _ in range(150):
+        _, loss = nlu.model(batch, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05
+    predictions = nlu.predict([e.text for e in examples[:16]])
+    assert [p.intent for p in predictions] == [e.intent for e in examples[:16]]
+    assert [p.spans for p in predictions] == [tuple(sorted(e.spans)) for e in examples[:16]]
