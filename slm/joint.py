@@ -3,8 +3,8 @@
 Each subword piece is embedded from its id, the characters of the word it belongs to (a
 char-CNN, so unseen entity values still look like names, numbers or ids), whether it opens
 a word, and its position. A pre-norm transformer encodes the sequence; the intent head reads
-a masked mean+max pool, and the slot head tags each piece, seeing the sentence vector too,
-through a BIO-constrained CRF.
+a masked mean+max pool. The slot head tags words (the mean of their pieces), seeing the
+sentence vector too, through a BIO-constrained CRF, so an entity never starts mid-word.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from slm.crf import CRF
 from slm.features import Batch
+from slm.tokenizer import UNK_ID
 
 
 @dataclass
@@ -34,6 +35,8 @@ class EncoderConfig:
     char_filters: int = 96
     max_pieces: int = 96
     max_word_chars: int = 24
+    piece_dropout: float = 0.1
+    recurrent: bool = False
 
 
 @dataclass
@@ -73,6 +76,7 @@ class Encoder(nn.Module):
         self.word_start = nn.Embedding(2, d)
         self.position = nn.Embedding(config.max_pieces, d)
         self.dropout = nn.Dropout(config.dropout)
+        self.recurrent = nn.LSTM(d, d // 2, batch_first=True, bidirectional=True) if config.recurrent else None
         layer = nn.TransformerEncoderLayer(
             d, config.n_heads, config.d_ff, config.dropout, activation="gelu", batch_first=True, norm_first=True
         )
@@ -81,14 +85,24 @@ class Encoder(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         T = batch.pieces.shape[1]
-        positions = torch.arange(T, device=batch.pieces.device)
+        pieces = batch.pieces
+        if self.training and self.config.piece_dropout > 0:
+            # Hide some pieces behind <unk> so the model learns to read unseen words by their characters.
+            hidden = (torch.rand(pieces.shape, device=pieces.device) < self.config.piece_dropout) & batch.mask
+            pieces = pieces.masked_fill(hidden, UNK_ID)
+        positions = torch.arange(T, device=pieces.device)
         x = (
-            self.pieces(batch.pieces)
+            self.pieces(pieces)
             + self.chars(batch.chars)
             + self.word_start(batch.word_starts)
             + self.position(positions)
         )  # (B, T, d)
-        x = self.layers(self.dropout(x), src_key_padding_mask=~batch.mask)
+        x = self.dropout(x)
+        if self.recurrent is not None:
+            lengths = batch.mask.sum(1).cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            x = x + nn.utils.rnn.pad_packed_sequence(self.recurrent(packed)[0], batch_first=True, total_length=T)[0]
+        x = self.layers(x, src_key_padding_mask=~batch.mask)
         return self.norm(x)  # (B, T, d)
 
 
@@ -97,7 +111,7 @@ class JointOutput:
     """Unnormalised scores of both heads."""
 
     intent_logits: torch.Tensor  # (B, n_intents)
-    tag_emissions: torch.Tensor  # (B, T, n_tags)
+    tag_emissions: torch.Tensor  # (B, W, n_tags), one row per word
 
 
 class JointModel(nn.Module):
@@ -119,18 +133,18 @@ class JointModel(nn.Module):
     def forward(
         self, batch: Batch, targets: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> tuple[JointOutput, torch.Tensor | None]:
-        """Score a batch; with ``targets`` (intent ids (B,), tag ids (B, T)) also return the loss."""
+        """Score a batch; with ``targets`` (intent ids (B,), tag ids (B, W)) also return the loss."""
         h = self.encoder(batch)  # (B, T, d)
         mask = batch.mask.unsqueeze(-1)  # (B, T, 1)
         mean = (h * mask).sum(1) / mask.sum(1)  # (B, d)
         peak = h.masked_fill(~mask, torch.finfo(h.dtype).min).amax(1)  # (B, d)
-        sentence = torch.cat([mean, peak], dim=-1)  # (B, 2d)
-        intent_logits = self.intent_head(sentence)
-        context = mean.unsqueeze(1).expand_as(h)
-        emissions = self.slot_head(torch.cat([h, context], dim=-1))  # (B, T, n_tags)
+        intent_logits = self.intent_head(torch.cat([mean, peak], dim=-1))  # (B, n_intents)
+        words = batch.word_pool.to(h.dtype) @ h  # (B, W, d): tags belong to words, never to half a word
+        context = mean.unsqueeze(1).expand_as(words)
+        emissions = self.slot_head(torch.cat([words, context], dim=-1))  # (B, W, n_tags)
         output = JointOutput(intent_logits, emissions)
         if targets is None:
             return output, None
         intents, tags = targets
-        loss = F.cross_entropy(intent_logits.float(), intents) + self.crf.nll(emissions, tags, batch.mask).mean()
+        loss = F.cross_entropy(intent_logits.float(), intents) + self.crf.nll(emissions, tags, batch.word_mask).mean()
         return output, loss

@@ -25,7 +25,7 @@ TOKENIZER_FILE = "tokenizer.model"
 
 @dataclass
 class Entity:
-    """One recognised entity; ``confidence`` is the mean tag probability over its pieces."""
+    """One recognised entity; ``confidence`` is the mean tag probability over its words."""
 
     entity: str
     value: str
@@ -107,7 +107,7 @@ class NLUModel:
             output, _ = self.model(batch)
             probs = torch.softmax(output.intent_logits.float() / self.temperature, dim=-1).cpu()
             tag_probs = torch.softmax(output.tag_emissions.float(), dim=-1).cpu()
-            paths = self.model.crf.decode(output.tag_emissions, batch.mask)
+            paths = self.model.crf.decode(output.tag_emissions, batch.word_mask)
             for row, (text, encoding, path) in enumerate(zip(chunk, encodings, paths)):
                 results.append(self._result(text, encoding, path, probs[row], tag_probs[row], top_k))
         return results
@@ -121,12 +121,12 @@ class NLUModel:
     ) -> ParseResult:
         values, indices = probs.topk(min(top_k, len(self.intents)))
         ranking = [{"name": self.intents[i], "confidence": float(v)} for v, i in zip(values, indices)]
-        n = min(len(path), len(encoding.offsets))
+        n = min(len(path), len(encoding.words))
         tags = [self.tags[t] for t in path[:n]]
         entities = []
-        for span in bio_to_spans(tags, encoding.offsets[:n]):
-            pieces = [i for i, (s, e) in enumerate(encoding.offsets[:n]) if s >= span.start and e <= span.end]
-            confidence = float(torch.stack([tag_probs[i, path[i]] for i in pieces]).mean())
+        for span in bio_to_spans(tags, encoding.words[:n]):
+            inside = [i for i, (s, e) in enumerate(encoding.words[:n]) if s >= span.start and e <= span.end]
+            confidence = float(torch.stack([tag_probs[i, path[i]] for i in inside]).mean())
             entities.append(Entity(span.label, text[span.start : span.end], span.start, span.end, confidence))
         return ParseResult(text, str(ranking[0]["name"]), float(values[0]), ranking, entities)
 

@@ -19,7 +19,7 @@ from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
 from slm.pretrain import load_pretrained_encoder
 from slm.tokenizer import Encoding, Tokenizer
-from slm.train import EpochReport, TrainSettings, barrier, fit, join_world, resolve_device, seed_everything
+from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
 
 
 @dataclass
@@ -32,6 +32,8 @@ class ModelSizes:
     n_heads: int = 4
     d_ff: int = 768
     dropout: float = 0.1
+    piece_dropout: float = 0.1
+    recurrent: bool = False
 
 
 @dataclass
@@ -58,7 +60,7 @@ def encode_examples(examples: Sequence[Example], tokenizer: Tokenizer, intents: 
     for index, example in enumerate(examples, start=1):
         encoding = tokenizer.encode(example.text)
         try:
-            bio = spans_to_bio(example.spans, encoding.offsets)
+            bio = spans_to_bio(example.spans, encoding.words)
         except AlignmentError as error:
             raise DataError(example.origin or f"example {index}", None, str(error)) from None
         encoded.append(Encoded(example.text, encoding, intent_ids[example.intent], [tag_ids[t] for t in bio]))
@@ -99,11 +101,13 @@ def train_nlu(
         tokenizer, chars = pretrained.tokenizer, pretrained.chars
         encoder_config = pretrained.config
     else:
-        tokenizer = _shared_tokenizer([e.text for e in train] + list(unlabeled), sizes.vocab_size, world)
+        texts = [e.text for e in train] + list(unlabeled)
+        tokenizer = Tokenizer(from_main(world, lambda: Tokenizer.train(texts, sizes.vocab_size).model_proto))
         chars = CharVocab.build(e.text for e in train)
         encoder_config = JointConfig(
             vocab_size=tokenizer.vocab_size, n_chars=len(chars), d_model=sizes.d_model, n_layers=sizes.n_layers,
-            n_heads=sizes.n_heads, d_ff=sizes.d_ff, dropout=sizes.dropout,
+            n_heads=sizes.n_heads, d_ff=sizes.d_ff, dropout=sizes.dropout, piece_dropout=sizes.piece_dropout,
+            recurrent=sizes.recurrent,
         )
     config = JointConfig(**{**asdict(encoder_config), "n_intents": len(intents), "n_tags": len(tags)})
     items = encode_examples(train, tokenizer, intents, tags)
@@ -115,10 +119,10 @@ def train_nlu(
 
     def collate(chunk: Sequence[Encoded], to: torch.device):
         batch = nlu.featurize([i.text for i in chunk], [i.encoding for i in chunk])
-        T = batch.pieces.shape[1]
-        tag_ids = torch.zeros((len(chunk), T), dtype=torch.long)
-        for row, item in enumerate(chunk):
-            tag_ids[row, : min(T, len(item.tags))] = torch.tensor(item.tags[:T], dtype=torch.long)
+        words = batch.word_mask.sum(1).tolist()
+        tag_ids = torch.zeros(batch.word_mask.shape, dtype=torch.long)
+        for row, (item, n) in enumerate(zip(chunk, words)):
+            tag_ids[row, :n] = torch.tensor(item.tags[:n], dtype=torch.long)
         intent_ids = torch.tensor([i.intent for i in chunk])
         return batch.to(to), (intent_ids.to(to), tag_ids.to(to))
 
@@ -129,7 +133,7 @@ def train_nlu(
         return scores
 
     started = time.perf_counter()
-    result = fit(model, items, collate, evaluate, "score", settings, on_epoch, length=lambda i: len(i.tags))
+    result = fit(model, items, collate, evaluate, "score", settings, on_epoch, length=lambda i: len(i.encoding.ids))
     nlu.temperature, ece = _calibrate(nlu, dev)
     nlu.meta = {
         "training": {
@@ -147,16 +151,6 @@ def train_nlu(
         "metrics": {"dev": {k: v for k, v in result.scores.items() if k != "score"}, "dev_ece": ece},
     }
     return nlu
-
-
-def _shared_tokenizer(texts: list[str], vocab_size: int, world) -> Tokenizer:
-    """Train the tokenizer once; under DDP rank 0 trains it and the others receive the same bytes."""
-    if world.size == 1:
-        return Tokenizer.train(texts, vocab_size)
-    payload = [Tokenizer.train(texts, vocab_size).model_proto if world.is_main else None]
-    torch.distributed.broadcast_object_list(payload, src=0)
-    barrier(world)
-    return Tokenizer(payload[0])
 
 
 def _calibrate(nlu: NLUModel, dev: Sequence[Example]) -> tuple[float, float]:

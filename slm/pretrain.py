@@ -7,7 +7,7 @@ piece's word characters are hidden too, or the char-CNN would give the answer aw
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,7 +19,9 @@ from slm.checkpoint import load_checkpoint, save_checkpoint
 from slm.features import Batch, CharVocab, make_batch
 from slm.joint import Encoder, EncoderConfig
 from slm.tokenizer import Tokenizer
-from slm.train import EpochReport, TrainSettings, fit, is_main_process, resolve_device, seed_everything
+from slm.train import (
+    EpochReport, TrainSettings, fit, from_main, is_main_process, join_world, resolve_device, seed_everything,
+)
 
 KIND = "encoder.v1"
 TOKENIZER_FILE = "tokenizer.model"
@@ -71,7 +73,7 @@ def mask_batch(batch: Batch, mask_id: int, vocab_size: int, rng: random.Random, 
                 pieces[row, col] = mask_id
             elif roll < 0.9:
                 pieces[row, col] = rng.randrange(3, vocab_size)
-    return Batch(pieces, chars, batch.word_starts, batch.mask), targets
+    return replace(batch, pieces=pieces, chars=chars), targets
 
 
 def pretrain(
@@ -92,7 +94,8 @@ def pretrain(
     random.Random(settings.seed).shuffle(texts)
     held = max(1, len(texts) // 20)
     dev, train = texts[:held], texts[held:]
-    tokenizer = Tokenizer.train(train, vocab_size)
+    world = join_world(device)
+    tokenizer = Tokenizer(from_main(world, lambda: Tokenizer.train(train, vocab_size).model_proto))
     chars = CharVocab.build(train)
     config = EncoderConfig(vocab_size=tokenizer.vocab_size, n_chars=len(chars), **config_overrides)
     model = MaskedLM(config).to(device)

@@ -17,6 +17,7 @@ import sentencepiece as spm
 
 WORD = re.compile(r"\w+|[^\w\s]")
 PAD, UNK, MASK = "<pad>", "<unk>", "[MASK]"
+PAD_ID, UNK_ID = 0, 1
 SPACE = "\u2581"
 
 
@@ -66,8 +67,8 @@ class Tokenizer:
             model_type="unigram",
             normalization_rule_name="identity",
             character_coverage=1.0,
-            pad_id=0,
-            unk_id=1,
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
             bos_id=-1,
             eos_id=-1,
             pad_piece=PAD,

@@ -109,10 +109,13 @@ def is_main_process() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 
-def barrier(world: World) -> None:
-    """Wait for every rank (no-op in a world of one)."""
-    if world.size > 1:
-        dist.barrier()
+def from_main(world: World, make: Callable[[], bytes]) -> bytes:
+    """``make()`` run on rank 0 only, its result sent to every rank (e.g. a trained tokenizer)."""
+    if world.size == 1:
+        return make()
+    payload = [make() if world.is_main else None]
+    dist.broadcast_object_list(payload, src=0)
+    return payload[0]  # type: ignore[return-value]
 
 
 def _linear_schedule(warmup_steps: int, total_steps: int) -> Callable[[int], float]:

@@ -27,7 +27,7 @@ def tiny_setup(tiny_path, **sizes):
 
 def collate(nlu, items):
     batch = nlu.featurize([i.text for i in items], [i.encoding for i in items])
-    tags = torch.zeros(batch.pieces.shape, dtype=torch.long)
+    tags = torch.zeros(batch.word_mask.shape, dtype=torch.long)
     for row, item in enumerate(items):
         tags[row, : len(item.tags)] = torch.tensor(item.tags)
     return batch, (torch.tensor([i.intent for i in items]), tags)
@@ -71,9 +71,11 @@ def test_shapes(tiny_path):
     _, nlu, items = tiny_setup(tiny_path)
     batch, targets = collate(nlu, items[:5])
     output, loss = nlu.model(batch, targets)
-    B, T = batch.pieces.shape
+    B, W = batch.word_mask.shape
+    assert W == max(len(i.encoding.words) for i in items[:5])
     assert output.intent_logits.shape == (5, len(nlu.intents))
-    assert output.tag_emissions.shape == (B, T, len(nlu.tags))
+    assert output.tag_emissions.shape == (B, W, len(nlu.tags))
+    assert torch.allclose(batch.word_pool.sum(-1)[batch.word_mask], torch.ones(int(batch.word_mask.sum())))
     assert loss.ndim == 0 and loss.item() > 0
     assert nlu.model(batch)[1] is None
 

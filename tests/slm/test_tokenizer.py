@@ -11,8 +11,9 @@ from tests.conftest import ROOT, shared_split
 def assert_round_trip(tokenizer: Tokenizer, examples) -> None:
     for example in examples:
         encoding = tokenizer.encode(example.text)
-        tags = spans_to_bio(example.spans, encoding.offsets)
-        assert bio_to_spans(tags, encoding.offsets) == sorted(example.spans), example.text
+        for units in (encoding.offsets, encoding.words):  # subword pieces, and the words tags live on
+            tags = spans_to_bio(example.spans, units)
+            assert bio_to_spans(tags, units) == sorted(example.spans), example.text
         for (start, end), piece in zip(encoding.offsets, encoding.ids):
             assert 0 <= start < end <= len(example.text)
 

@@ -1,0 +1,1 @@
+"""Benchmarks: accuracy and speed numbers, run by `make bench`, never by `make test`."""

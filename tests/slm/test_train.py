@@ -1,0 +1,44 @@
+"""A short real training run: reproducible under a seed, early stopping keeps the best epoch."""
+
+import torch
+
+from slm.datasets import load_examples, split_dev
+from slm.nlu_training import ModelSizes, train_nlu
+from slm.train import TrainSettings
+
+SIZES = ModelSizes(vocab_size=200, d_model=32, n_layers=1, n_heads=2, d_ff=64, dropout=0.0)
+
+
+def train_tiny(tiny_path, seed: int, epochs: int = 4, patience: int = 10):
+    train, dev = split_dev(load_examples(tiny_path), 0.2, seed=0)
+    reports = []
+    settings = TrainSettings(epochs=epochs, batch_size=8, lr=3e-3, patience=patience, seed=seed, device="cpu")
+    nlu = train_nlu(train, dev, SIZES, settings, on_epoch=reports.append)
+    return nlu, reports
+
+
+def test_same_seed_same_model(tiny_path):
+    first, _ = train_tiny(tiny_path, seed=5)
+    second, _ = train_tiny(tiny_path, seed=5)
+    other, _ = train_tiny(tiny_path, seed=6)
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, second.model.state_dict()[name]), name
+    assert any(not torch.equal(t, other.model.state_dict()[n]) for n, t in first.model.state_dict().items())
+
+
+def test_early_stopping_restores_the_best_epoch(tiny_path):
+    nlu, reports = train_tiny(tiny_path, seed=1, epochs=30, patience=2)
+    best = max(reports, key=lambda r: r.scores["score"])
+    training = nlu.meta["training"]
+    assert training["best_epoch"] == best.epoch
+    assert training["epochs_run"] == len(reports) <= 30
+    assert training["epochs_run"] - training["best_epoch"] <= 2
+    assert nlu.meta["metrics"]["dev"]["frame_accuracy"] == best.scores["frame_accuracy"]
+    assert 0.05 <= nlu.temperature <= 20.0
+
+
+def test_learns_the_tiny_task(tiny_path):
+    nlu, _ = train_tiny(tiny_path, seed=0, epochs=25)
+    parsed = nlu.parse("where is order B-2001")
+    assert parsed.intent == "order_status"
+    assert [(e.entity, e.value) for e in parsed.entities] == [("order_id", "B-2001")]
