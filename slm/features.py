@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import zlib
 from collections import Counter
 from dataclasses import dataclass, fields
 from typing import Iterable
 
 import torch
 
-from slm.tokenizer import Encoding
+from slm.tokenizer import WORD, Encoding, fold_case
 
 CHAR_PAD, CHAR_UNK = 0, 1
 
@@ -23,6 +25,8 @@ class Batch:
     mask: torch.Tensor  # (B, T) True on real pieces
     word_pool: torch.Tensor  # (B, W, T) averages a word's pieces: word vectors = word_pool @ piece vectors
     word_mask: torch.Tensor  # (B, W) True on real words
+    ngrams: torch.Tensor  # (N,) hashed word and character n-gram ids of all texts, concatenated
+    ngram_offsets: torch.Tensor  # (B,) where each text's n-grams start in ``ngrams``
 
     def to(self, device: torch.device | str) -> Batch:
         """The same batch on ``device``."""
@@ -50,6 +54,20 @@ class CharVocab:
         return [self._ids.get(c, CHAR_UNK) for c in word]
 
 
+def hashed_ngrams(text: str, buckets: int) -> list[int]:
+    """Bag of hashed features: words, word bigrams, and character 3- and 4-grams of each word.
+
+    The sparse view of a text (like DIET's sparse features) that lets the intent head learn
+    from a dozen examples per intent; crc32 keeps the hashing stable across processes.
+    """
+    words = [fold_case(w) for w in WORD.findall(text)]
+    features = [f"w:{w}" for w in words] + [f"b:{a} {b}" for a, b in zip(words, words[1:])]
+    for word in words:
+        padded = f"<{word}>"
+        features += [padded[i : i + n] for n in (3, 4) for i in range(len(padded) - n + 1)]
+    return [zlib.crc32(f.encode()) % buckets for f in features] or [0]
+
+
 def make_batch(
     texts: list[str],
     encodings: list[Encoding],
@@ -57,6 +75,7 @@ def make_batch(
     max_pieces: int,
     max_word_chars: int,
     pad_id: int,
+    ngram_buckets: int = 1,
 ) -> Batch:
     """Pad a list of encodings into one `Batch` (texts longer than ``max_pieces`` are cut).
 
@@ -65,32 +84,34 @@ def make_batch(
     T = max(1, min(max_pieces, max(len(e.ids) for e in encodings)))
     W = max(1, max(word_count(e, T) for e in encodings))
     C = max_word_chars
-    B = len(encodings)
-    pieces = torch.full((B, T), pad_id, dtype=torch.long)
-    char_ids = torch.full((B, T, C), CHAR_PAD, dtype=torch.long)
-    starts = torch.zeros((B, T), dtype=torch.long)
-    mask = torch.zeros((B, T), dtype=torch.bool)
-    word_pool = torch.zeros((B, W, T))
-    word_mask = torch.zeros((B, W), dtype=torch.bool)
+    # Built as Python lists and converted once: per-element tensor writes dominate otherwise.
+    pieces, char_ids, starts, lengths, word_counts = [], [], [], [], []
+    pool: list[tuple[int, int, int, float]] = []  # (row, word, piece, weight) entries of word_pool
     for row, (text, encoding) in enumerate(zip(texts, encodings)):
-        n = min(T, len(encoding.ids))
-        if n == 0:
-            mask[row, 0] = word_mask[row, 0] = True
-            word_pool[row, 0, 0] = 1.0
-            continue
-        pieces[row, :n] = torch.tensor(encoding.ids[:n])
-        mask[row, :n] = True
-        starts[row, :n] = torch.tensor(encoding.word_starts[:n], dtype=torch.long)
-        word_chars = [chars.encode(text[s:e][:C]) for s, e in encoding.words]
-        for col in range(n):
-            word = encoding.word_index[col]
-            ids = word_chars[word]
-            char_ids[row, col, : len(ids)] = torch.tensor(ids)
-            word_pool[row, word, col] = 1.0
-        words = word_count(encoding, T)
-        word_mask[row, :words] = True
-        word_pool[row, :words] /= word_pool[row, :words].sum(1, keepdim=True)
-    return Batch(pieces, char_ids, starts, mask, word_pool, word_mask)
+        n, words = min(T, len(encoding.ids)), word_count(encoding, T)
+        word_chars = [(chars.encode(text[s:e][:C]) + [CHAR_PAD] * C)[:C] for s, e in encoding.words]
+        pieces.append(encoding.ids[:n] + [pad_id] * (T - n))
+        char_ids.append([word_chars[w] for w in encoding.word_index[:n]] + [[CHAR_PAD] * C] * (T - n))
+        starts.append([int(x) for x in encoding.word_starts[:n]] + [0] * (T - n))
+        if n == 0:  # an empty text keeps one padding piece and word to pool over
+            n, words = 1, 1
+            pool.append((row, 0, 0, 1.0))
+        lengths.append(n)
+        word_counts.append(words)
+        sizes = Counter(encoding.word_index[:n])
+        pool += [(row, w, col, 1.0 / sizes[w]) for col, w in enumerate(encoding.word_index[:n]) if w < words]
+    rows, word_ids, cols, weights = zip(*pool)
+    word_pool = torch.zeros((len(encodings), W, T))
+    word_pool[list(rows), list(word_ids), list(cols)] = torch.tensor(weights)
+    positions = torch.arange(T)
+    mask = positions.unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+    word_mask = torch.arange(W).unsqueeze(0) < torch.tensor(word_counts).unsqueeze(1)
+    bags = [hashed_ngrams(text, ngram_buckets) for text in texts]
+    offsets = torch.tensor([0, *itertools.accumulate(len(b) for b in bags)][:-1], dtype=torch.long)
+    ngrams = torch.tensor([i for bag in bags for i in bag], dtype=torch.long)
+    return Batch(
+        torch.tensor(pieces), torch.tensor(char_ids), torch.tensor(starts), mask, word_pool, word_mask, ngrams, offsets
+    )
 
 
 def word_count(encoding: Encoding, max_pieces: int) -> int:

@@ -3,7 +3,8 @@
 Each subword piece is embedded from its id, the characters of the word it belongs to (a
 char-CNN, so unseen entity values still look like names, numbers or ids), whether it opens
 a word, and its position. A pre-norm transformer encodes the sequence; the intent head reads
-a masked mean+max pool. The slot head tags words (the mean of their pieces), seeing the
+a masked mean+max pool plus a bag of hashed word and character n-grams (the sparse view that
+carries intent detection when an author gives only a dozen examples per intent). The slot head tags words (the mean of their pieces), seeing the
 sentence vector too, through a BIO-constrained CRF, so an entity never starts mid-word.
 """
 
@@ -45,6 +46,8 @@ class JointConfig(EncoderConfig):
 
     n_intents: int = 1
     n_tags: int = 1
+    ngram_buckets: int = 2**14
+    ngram_dim: int = 64
 
 
 class CharCNN(nn.Module):
@@ -122,8 +125,9 @@ class JointModel(nn.Module):
         self.config = config
         d = config.d_model
         self.encoder = Encoder(config)
+        self.ngrams = nn.EmbeddingBag(config.ngram_buckets, config.ngram_dim, mode="mean")
         self.intent_head = nn.Sequential(
-            nn.Linear(2 * d, d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, config.n_intents)
+            nn.Linear(2 * d + config.ngram_dim, d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, config.n_intents)
         )
         self.slot_head = nn.Sequential(
             nn.Linear(2 * d, d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, config.n_tags)
@@ -138,7 +142,8 @@ class JointModel(nn.Module):
         mask = batch.mask.unsqueeze(-1)  # (B, T, 1)
         mean = (h * mask).sum(1) / mask.sum(1)  # (B, d)
         peak = h.masked_fill(~mask, torch.finfo(h.dtype).min).amax(1)  # (B, d)
-        intent_logits = self.intent_head(torch.cat([mean, peak], dim=-1))  # (B, n_intents)
+        bag = F.dropout(self.ngrams(batch.ngrams, batch.ngram_offsets), self.config.dropout, self.training)  # (B, g)
+        intent_logits = self.intent_head(torch.cat([mean, peak, bag.to(h.dtype)], dim=-1))  # (B, n_intents)
         words = batch.word_pool.to(h.dtype) @ h  # (B, W, d): tags belong to words, never to half a word
         context = mean.unsqueeze(1).expand_as(words)
         emissions = self.slot_head(torch.cat([words, context], dim=-1))  # (B, W, n_tags)

@@ -82,7 +82,8 @@ class NLUModel:
         encodings = encodings or [self.tokenizer.encode(t) for t in texts]
         config = self.model.config
         return make_batch(
-            list(texts), list(encodings), self.chars, config.max_pieces, config.max_word_chars, self.tokenizer.pad_id
+            list(texts), list(encodings), self.chars, config.max_pieces, config.max_word_chars, self.tokenizer.pad_id,
+            config.ngram_buckets,
         )
 
     @torch.no_grad()

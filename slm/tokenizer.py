@@ -21,7 +21,7 @@ PAD_ID, UNK_ID = 0, 1
 SPACE = "\u2581"
 
 
-def _fold_case(word: str) -> str:
+def fold_case(word: str) -> str:
     """Lower-case without changing length ('İ'.lower() has two characters), so offsets hold."""
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in word)
 
@@ -57,7 +57,7 @@ class Tokenizer:
 
         ``hard_vocab_limit=False`` lets a small corpus produce fewer pieces than asked for.
         """
-        sentences = [" ".join(_fold_case(w) for w in WORD.findall(text)) for text in texts]
+        sentences = [" ".join(fold_case(w) for w in WORD.findall(text)) for text in texts]
         buffer = io.BytesIO()
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(s for s in sentences if s),
@@ -100,7 +100,7 @@ class Tokenizer:
     def encode(self, text: str) -> Encoding:
         """Split ``text`` into pieces with ids, character offsets and word membership."""
         words = self.words(text)
-        pieces_per_word = self._sp.encode([_fold_case(text[s:e]) for s, e in words], out_type=str)
+        pieces_per_word = self._sp.encode([fold_case(text[s:e]) for s, e in words], out_type=str)
         ids: list[int] = []
         offsets: list[tuple[int, int]] = []
         word_index: list[int] = []
