@@ -32,8 +32,8 @@ test: install
 # Heavy: trains on SNIPS and ATIS (about an hour on 2 CPU cores). Results land in bench/results/.
 bench: install
 	$(PIP) install -q -e '.[dev,bench]'
-	OMP_NUM_THREADS=2 $(PY) -m bench.nlu
-	OMP_NUM_THREADS=2 $(PY) -m bench.pretraining
+	$(PY) -m bench.nlu
+	$(PY) -m bench.pretraining
 	@if $(PY) -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then \
 		$(PY) -m bench.gpu; else echo "no CUDA device: skipping bench.gpu (python -m bench.gpu --tiny runs on CPU)"; fi
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,14 +27,6 @@ def _fail(error: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _limit_threads() -> None:
-    """torch with 2 threads collapses when anything else is busy; honour OMP_NUM_THREADS."""
-    import torch
-
-    if "OMP_NUM_THREADS" in os.environ:
-        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-
-
 @nlu_app.command("train")
 def nlu_train(
     train: Annotated[Path, typer.Option(help="Training data: seq.in/seq.out/label folder, .jsonl, or intents/ folder.")],
@@ -50,7 +41,6 @@ def nlu_train(
     """Train the joint intent classifier + slot filler."""
     from bot.training import train_nlu_command
 
-    _limit_threads()
     try:
         project = load_config(config)
         scores = train_nlu_command(project, train, dev, out, init, device=device, seed=seed, epochs=epochs, console=console)
@@ -71,7 +61,6 @@ def nlu_eval(
     from slm.metrics import nlu_scores
     from slm.nlu import NLUModel
 
-    _limit_threads()
     try:
         nlu = NLUModel.load(model)
         examples = load_examples(data)
@@ -96,7 +85,6 @@ def nlu_parse(
     """Print intent, confidence, ranking and entities of one message as JSON."""
     from slm.nlu import NLUModel
 
-    _limit_threads()
     try:
         nlu = NLUModel.load(model)
     except CheckpointError as error:
@@ -116,7 +104,6 @@ def nlu_pretrain(
     """Pre-train tokenizer + encoder with masked-language modelling; fine-tune with `nlu train --init`."""
     from bot.training import pretrain_command
 
-    _limit_threads()
     try:
         metrics = pretrain_command(load_config(config), text, out, device=device, seed=seed, epochs=epochs, console=console)
     except (DataError, ConfigError, ValueError) as error:
@@ -132,7 +119,6 @@ def train(
     """Train everything the project needs (the NLU model) into the models folder."""
     from bot.training import train_nlu_command
 
-    _limit_threads()
     try:
         project = load_config(config)
         out = project.nlu_model_dir
@@ -155,7 +141,6 @@ def run(
     from bot.server import create_app
     from slm.nlu import NLUModel
 
-    _limit_threads()
     try:
         project = load_config(config)
         model_dir = model or project.nlu_model_dir

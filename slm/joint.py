@@ -2,9 +2,12 @@
 
 Each subword piece is embedded from its id, the characters of the word it belongs to (a
 char-CNN, so unseen entity values still look like names, numbers or ids), whether it opens
-a word, and its position. A pre-norm transformer encodes the sequence; the intent head reads
-a masked mean+max pool plus a bag of hashed word and character n-grams (the sparse view that
-carries intent detection when an author gives only a dozen examples per intent). The slot head tags words (the mean of their pieces), seeing the
+a word, and its position. An optional BiLSTM branch adds word-order locality (residual; it
+helps when data is small), then a pre-norm transformer encodes the sequence.
+
+The intent head reads a masked mean+max pool plus a bag of hashed word and character
+n-grams, the sparse view that carries intent detection when an author gives only a dozen
+examples per intent. The slot head tags words (the mean of their pieces), seeing the
 sentence vector too, through a BIO-constrained CRF, so an entity never starts mid-word.
 """
 
@@ -16,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from slm.crf import CRF
+from slm.crf import CRF, FORBIDDEN
 from slm.features import Batch
 from slm.tokenizer import UNK_ID
 
@@ -133,6 +136,9 @@ class JointModel(nn.Module):
             nn.Linear(2 * d, d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, config.n_tags)
         )
         self.crf = CRF(tags)
+        # Which tags each intent may use (learned from the training data's co-occurrences;
+        # all True when the constraint is off). Saved with the weights.
+        self.register_buffer("allowed_tags", torch.ones(config.n_intents, config.n_tags, dtype=torch.bool))
 
     def forward(
         self, batch: Batch, targets: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -147,9 +153,12 @@ class JointModel(nn.Module):
         words = batch.word_pool.to(h.dtype) @ h  # (B, W, d): tags belong to words, never to half a word
         context = mean.unsqueeze(1).expand_as(words)
         emissions = self.slot_head(torch.cat([words, context], dim=-1))  # (B, W, n_tags)
+        # Tags come from the intent's slot schema: the gold intent in training, the predicted one after.
+        intents = targets[0] if targets is not None else intent_logits.argmax(-1)
+        emissions = emissions.masked_fill(~self.allowed_tags[intents].unsqueeze(1), FORBIDDEN)
         output = JointOutput(intent_logits, emissions)
         if targets is None:
             return output, None
-        intents, tags = targets
+        tags = targets[1]
         loss = F.cross_entropy(intent_logits.float(), intents) + self.crf.nll(emissions, tags, batch.word_mask).mean()
         return output, loss

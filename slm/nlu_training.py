@@ -31,9 +31,11 @@ class ModelSizes:
     n_layers: int = 3
     n_heads: int = 4
     d_ff: int = 768
-    dropout: float = 0.1
+    dropout: float = 0.2
     piece_dropout: float = 0.1
-    recurrent: bool = False
+    recurrent: bool = True
+    intent_slot_mask: bool = False
+    """Restrict each intent to the entity types seen with it in training (its slot schema)."""
 
 
 @dataclass
@@ -65,6 +67,17 @@ def encode_examples(examples: Sequence[Example], tokenizer: Tokenizer, intents: 
             raise DataError(example.origin or f"example {index}", None, str(error)) from None
         encoded.append(Encoded(example.text, encoding, intent_ids[example.intent], [tag_ids[t] for t in bio]))
     return encoded
+
+
+def slot_schema(items: Sequence[Encoded], n_intents: int, tags: list[str]) -> torch.Tensor:
+    """(n_intents, n_tags) True where an intent was seen with the tag's entity type (O always)."""
+    entity_of = [tag[2:] for tag in tags]
+    seen = {(item.intent, entity_of[t]) for item in items for t in item.tags if t != 0}
+    allowed = torch.zeros(n_intents, len(tags), dtype=torch.bool)
+    for intent in range(n_intents):
+        for index, entity in enumerate(entity_of):
+            allowed[intent, index] = index == 0 or (intent, entity) in seen
+    return allowed
 
 
 def data_fingerprint(examples: Sequence[Example]) -> str:
@@ -112,6 +125,8 @@ def train_nlu(
     config = JointConfig(**{**asdict(encoder_config), "n_intents": len(intents), "n_tags": len(tags)})
     items = encode_examples(train, tokenizer, intents, tags)
     model = JointModel(config, tags)
+    if sizes.intent_slot_mask:
+        model.allowed_tags.copy_(slot_schema(items, len(intents), tags))
     if pretrained is not None:
         model.encoder.load_state_dict(pretrained.encoder_state)
     model.to(device)

@@ -27,9 +27,9 @@ Collate = Callable[[Sequence[Item], torch.device], tuple[object, object]]
 class TrainSettings:
     """Optimisation settings shared by every model we train."""
 
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 1e-3
+    epochs: int = 25
+    batch_size: int = 64
+    lr: float = 2e-3
     weight_decay: float = 0.01
     warmup: float = 0.05
     patience: int = 6
