@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from bench.timing import directory_mb, latency_ms, throughput
+from bench.timing import directory_mb, latency_ms, log, throughput
 from slm.datasets import load_examples
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
@@ -56,7 +55,7 @@ def measure(predict_batch, parse_one, test, train_seconds: float, model_dir: Pat
     }
 
 
-def run_slmbot(train, dev, test, workdir: Path, log) -> dict[str, float]:
+def run_slmbot(train, dev, test, workdir: Path) -> dict[str, float]:
     started = time.perf_counter()
     nlu = train_nlu(train, dev, SIZES, SETTINGS, on_epoch=lambda r: log(f"  slmbot epoch {r.epoch}: {r.scores['score']:.4f}"))
     seconds = time.perf_counter() - started
@@ -69,12 +68,11 @@ def run_slmbot(train, dev, test, workdir: Path, log) -> dict[str, float]:
     return measure(predict_batch, nlu.parse, test, seconds, workdir / "slmbot")
 
 
-def run_spacy(train, dev, test, workdir: Path, log) -> dict[str, float]:
-    from bench.spacy_baseline import predict, train_spacy
-    from bench.spacy_baseline import _doc
+def run_spacy(train, dev, test, workdir: Path) -> dict[str, float]:
+    from bench.spacy_baseline import make_doc, predict, train_spacy
 
     nlp, seconds = train_spacy(train, dev, workdir / "spacy", log=log)
-    return measure(lambda texts: predict(nlp, texts), lambda text: nlp(_doc(nlp, text)), test, seconds, workdir / "spacy")
+    return measure(lambda texts: predict(nlp, texts), lambda text: nlp(make_doc(nlp, text)), test, seconds, workdir / "spacy")
 
 
 def markdown(results: dict[str, dict[str, dict[str, float]]]) -> str:
@@ -106,23 +104,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (spaCy uses one core)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     results: dict[str, dict[str, dict[str, float]]] = {}
-    saved = RESULTS / "nlu.json"
-    if saved.exists():  # a run of some corpora/systems updates the others' saved numbers
-        results = json.loads(saved.read_text(encoding="utf-8"))
     for corpus in args.corpus:
         train, dev, test = (load_examples(DATA / corpus / split) for split in ("train", "dev", "test"))
         for system in args.systems:
             log(f"{corpus}: {system}")
             with tempfile.TemporaryDirectory() as tmp:
                 run = run_slmbot if system == "slmbot" else run_spacy
-                results.setdefault(corpus, {})[system] = run(train, dev, test, Path(tmp), log)
+                results.setdefault(corpus, {})[system] = run(train, dev, test, Path(tmp))
+    merged = save(results)
+    print(json.dumps(results) if args.json else markdown(merged))
+
+
+def save(results: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Merge ``results`` into the saved numbers (read now, as another run may have just written)."""
     RESULTS.mkdir(exist_ok=True)
-    table = markdown(results)
-    (RESULTS / "nlu.md").write_text(table, encoding="utf-8")
-    saved.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(json.dumps(results) if args.json else table)
+    saved = RESULTS / "nlu.json"
+    merged = json.loads(saved.read_text(encoding="utf-8")) if saved.exists() else {}
+    for corpus, systems in results.items():
+        merged.setdefault(corpus, {}).update(systems)
+    saved.write_text(json.dumps(merged, indent=2), encoding="utf-8")
+    (RESULTS / "nlu.md").write_text(markdown(merged), encoding="utf-8")
+    return merged
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 
 from bench.nlu import DATA, RESULTS, SETTINGS, SIZES
+from bench.timing import log
 from slm.datasets import load_examples
 from slm.metrics import nlu_scores
 from slm.nlu_training import train_nlu
@@ -50,14 +50,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     texts = [e.text for c in ("snips", "atis") for e in load_examples(DATA / c / "train")] + dialogue_user_texts()
     results: dict[str, object] = {"pretrain_texts": len(texts)}
     with tempfile.TemporaryDirectory() as tmp:
         encoder = Path(tmp) / "encoder"
         started = time.perf_counter()
-        sizes = {k: getattr(SIZES, k) for k in ("d_model", "n_layers", "n_heads", "d_ff", "dropout", "piece_dropout", "recurrent")}
-        mlm = pretrain(texts, encoder, sizes, SIZES.vocab_size, replace(SETTINGS, epochs=args.pretrain_epochs, patience=3),
+        mlm = pretrain(texts, encoder, SIZES, SIZES.vocab_size, replace(SETTINGS, epochs=args.pretrain_epochs, patience=3),
                        on_epoch=lambda r: log(f"  pretrain epoch {r.epoch}: MLM {r.scores['mlm_loss']:.3f}"))
         results["pretrain_seconds"] = time.perf_counter() - started
         results["dev_mlm_loss"] = mlm["dev_mlm_loss"]

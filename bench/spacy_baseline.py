@@ -14,7 +14,8 @@ from typing import Callable, Sequence
 from slm.examples import Example, Span
 
 
-def _doc(nlp, text: str):
+def make_doc(nlp, text: str):
+    """A Doc of the text's whitespace tokens (the gold data's tokenisation)."""
     from spacy.tokens import Doc
 
     return Doc(nlp.vocab, words=text.split(" "))
@@ -25,7 +26,7 @@ def _training_examples(nlp, examples: Sequence[Example], intents: list[str]):
 
     converted = []
     for example in examples:
-        doc = _doc(nlp, example.text)
+        doc = make_doc(nlp, example.text)
         entities = [(s.start, s.end, s.label) for s in example.spans]
         cats = {intent: float(intent == example.intent) for intent in intents}
         converted.append(SpacyExample.from_dict(doc, {"entities": entities, "cats": cats}))
@@ -34,7 +35,7 @@ def _training_examples(nlp, examples: Sequence[Example], intents: list[str]):
 
 def predict(nlp, texts: Sequence[str], batch_size: int = 256) -> list[tuple[str, tuple[Span, ...]]]:
     """Intent and spans for each text."""
-    docs = nlp.pipe((_doc(nlp, t) for t in texts), batch_size=batch_size)
+    docs = nlp.pipe((make_doc(nlp, t) for t in texts), batch_size=batch_size)
     return [
         (max(doc.cats, key=doc.cats.get), tuple(Span(e.start_char, e.end_char, e.label_) for e in doc.ents))
         for doc in docs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -33,3 +34,8 @@ def throughput(parse_batch: Callable[[Sequence[str]], object], texts: Sequence[s
 def directory_mb(path: Path) -> float:
     """Size of every file under ``path`` in MiB."""
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so stdout stays the result (a table or JSON)."""
+    print(message, file=sys.stderr, flush=True)

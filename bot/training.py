@@ -80,8 +80,7 @@ def pretrain_command(
     if len(lines) < 2:
         raise DataError(text, None, "need at least two non-empty lines of text")
     sizes = project.nlu.model
-    overrides = {"d_model": sizes.d_model, "n_layers": sizes.n_layers, "n_heads": sizes.n_heads, "d_ff": sizes.d_ff, "dropout": sizes.dropout}
     settings = _settings(project, device, seed, epochs)
     progress, on_epoch = _progress(console, settings.epochs, lambda r: f"loss {r.loss:.3f}  dev MLM {r.scores['mlm_loss']:.3f}")
     with progress:
-        return pretrain(lines, out, overrides, sizes.vocab_size, settings, on_epoch)
+        return pretrain(lines, out, sizes, sizes.vocab_size, settings, on_epoch)

@@ -13,9 +13,9 @@ import json
 import random
 from pathlib import Path
 
+from slm.errors import DataError
 from slm.examples import Example, Span, bio_to_spans
 from slm.intents_yaml import load_intents_folder
-from slm.errors import DataError
 
 SEQ_FILES = ("seq.in", "seq.out", "label")
 

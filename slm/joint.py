@@ -13,7 +13,7 @@ sentence vector too, through a BIO-constrained CRF, so an entity never starts mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -24,26 +24,36 @@ from slm.features import Batch
 from slm.tokenizer import UNK_ID
 
 
-@dataclass
-class EncoderConfig:
-    """Sizes of the shared encoder (also what MLM pre-training trains)."""
+@dataclass(kw_only=True)
+class EncoderShape:
+    """The encoder's shape and regularisation: what a bot author sets in config.toml."""
 
-    vocab_size: int
-    n_chars: int
     d_model: int = 192
     n_layers: int = 3
     n_heads: int = 4
     d_ff: int = 768
-    dropout: float = 0.1
+    dropout: float = 0.2
+    piece_dropout: float = 0.1
+    recurrent: bool = True
+
+    def shape(self) -> dict[str, int | float | bool]:
+        """Just the `EncoderShape` fields (for building an `EncoderConfig` from a subclass)."""
+        return {f.name: getattr(self, f.name) for f in fields(EncoderShape)}
+
+
+@dataclass(kw_only=True)
+class EncoderConfig(EncoderShape):
+    """Everything the shared encoder needs (also what MLM pre-training trains)."""
+
+    vocab_size: int
+    n_chars: int
     char_dim: int = 32
     char_filters: int = 96
     max_pieces: int = 96
     max_word_chars: int = 24
-    piece_dropout: float = 0.1
-    recurrent: bool = False
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JointConfig(EncoderConfig):
     """Encoder sizes plus the label spaces of the two heads."""
 

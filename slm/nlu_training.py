@@ -14,7 +14,7 @@ from slm.calibration import expected_calibration_error, fit_temperature
 from slm.errors import DataError
 from slm.examples import AlignmentError, Example, spans_to_bio
 from slm.features import CharVocab
-from slm.joint import JointConfig, JointModel
+from slm.joint import EncoderConfig, EncoderShape, JointConfig, JointModel
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
 from slm.pretrain import load_pretrained_encoder
@@ -22,18 +22,11 @@ from slm.tokenizer import Encoding, Tokenizer
 from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
 
 
-@dataclass
-class ModelSizes:
-    """The model shape a bot author can set in config.toml (``[nlu.model]``)."""
+@dataclass(kw_only=True)
+class ModelSizes(EncoderShape):
+    """``[nlu.model]`` in config.toml: the encoder's shape plus vocabulary and slot options."""
 
     vocab_size: int = 6000
-    d_model: int = 192
-    n_layers: int = 3
-    n_heads: int = 4
-    d_ff: int = 768
-    dropout: float = 0.2
-    piece_dropout: float = 0.1
-    recurrent: bool = True
     intent_slot_mask: bool = False
     """Restrict each intent to the entity types seen with it in training (its slot schema)."""
 
@@ -94,15 +87,13 @@ def train_nlu(
     sizes: ModelSizes = ModelSizes(),
     settings: TrainSettings = TrainSettings(),
     init: Path | None = None,
-    unlabeled: Sequence[str] = (),
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> NLUModel:
     """Train the joint model and calibrate its intent confidence on ``dev``.
 
     Args:
-        init: a directory written by ``slmbot nlu pretrain``; its tokenizer, characters and
-            encoder weights are reused, so the fine-tuned model starts from them.
-        unlabeled: extra texts for the tokenizer (ignored with ``init``).
+        init: a directory written by ``slmbot nlu pretrain``; its tokenizer (trained on the
+            unlabelled text), characters and encoder weights are reused.
     """
     seed_everything(settings.seed)
     device = resolve_device(settings.device)
@@ -114,14 +105,10 @@ def train_nlu(
         tokenizer, chars = pretrained.tokenizer, pretrained.chars
         encoder_config = pretrained.config
     else:
-        texts = [e.text for e in train] + list(unlabeled)
+        texts = [e.text for e in train]
         tokenizer = Tokenizer(from_main(world, lambda: Tokenizer.train(texts, sizes.vocab_size).model_proto))
         chars = CharVocab.build(e.text for e in train)
-        encoder_config = JointConfig(
-            vocab_size=tokenizer.vocab_size, n_chars=len(chars), d_model=sizes.d_model, n_layers=sizes.n_layers,
-            n_heads=sizes.n_heads, d_ff=sizes.d_ff, dropout=sizes.dropout, piece_dropout=sizes.piece_dropout,
-            recurrent=sizes.recurrent,
-        )
+        encoder_config = EncoderConfig(vocab_size=tokenizer.vocab_size, n_chars=len(chars), **sizes.shape())
     config = JointConfig(**{**asdict(encoder_config), "n_intents": len(intents), "n_tags": len(tags)})
     items = encode_examples(train, tokenizer, intents, tags)
     model = JointModel(config, tags)

@@ -17,10 +17,17 @@ from torch.nn import functional as F
 
 from slm.checkpoint import load_checkpoint, save_checkpoint
 from slm.features import Batch, CharVocab, make_batch
-from slm.joint import Encoder, EncoderConfig
+from slm.joint import Encoder, EncoderConfig, EncoderShape
 from slm.tokenizer import Tokenizer
 from slm.train import (
-    EpochReport, TrainSettings, fit, from_main, is_main_process, join_world, resolve_device, seed_everything,
+    EpochReport,
+    TrainSettings,
+    fit,
+    from_main,
+    is_main_process,
+    join_world,
+    resolve_device,
+    seed_everything,
 )
 
 KIND = "encoder.v1"
@@ -79,7 +86,7 @@ def mask_batch(batch: Batch, mask_id: int, vocab_size: int, rng: random.Random, 
 def pretrain(
     texts: Sequence[str],
     out: Path,
-    config_overrides: dict[str, int | float],
+    shape: EncoderShape,
     vocab_size: int,
     settings: TrainSettings,
     on_epoch: Callable[[EpochReport], None] | None = None,
@@ -97,7 +104,7 @@ def pretrain(
     world = join_world(device)
     tokenizer = Tokenizer(from_main(world, lambda: Tokenizer.train(train, vocab_size).model_proto))
     chars = CharVocab.build(train)
-    config = EncoderConfig(vocab_size=tokenizer.vocab_size, n_chars=len(chars), **config_overrides)
+    config = EncoderConfig(vocab_size=tokenizer.vocab_size, n_chars=len(chars), **shape.shape())
     model = MaskedLM(config).to(device)
     rng = random.Random(settings.seed)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Callable, Generic, Sequence, TypeVar
 
 import torch
-from torch import nn
 from torch import distributed as dist
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 Item = TypeVar("Item")

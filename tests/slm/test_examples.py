@@ -1,10 +1,9 @@
+import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
 from slm.datasets import load_examples
 from slm.examples import AlignmentError, Span, bio_to_spans, spans_to_bio
 from tests.conftest import shared_split
-
-import pytest
 
 
 def test_bio_to_spans_follows_conlleval_chunking():
