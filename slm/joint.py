@@ -115,11 +115,17 @@ class Encoder(nn.Module):
         )  # (B, T, d)
         x = self.dropout(x)
         if self.recurrent is not None:
-            lengths = batch.mask.sum(1).cpu()
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            x = x + nn.utils.rnn.pad_packed_sequence(self.recurrent(packed)[0], batch_first=True, total_length=T)[0]
+            x = x + self._recurrent(x, batch.mask)
         x = self.layers(x, src_key_padding_mask=~batch.mask)
         return self.norm(x)  # (B, T, d)
+
+    def _recurrent(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """BiLSTM over the real pieces only (packing keeps padding out of the backward pass)."""
+        if bool(mask.all()):  # nothing to pack, e.g. a single message: skip the packing cost
+            return self.recurrent(x)[0]
+        lengths = mask.sum(1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        return nn.utils.rnn.pad_packed_sequence(self.recurrent(packed)[0], batch_first=True, total_length=x.shape[1])[0]
 
 
 @dataclass

@@ -96,22 +96,25 @@ class NLUModel:
             chunks.append(output.intent_logits.float().cpu())
         return torch.cat(chunks)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, texts: Sequence[str], batch_size: int = 256, top_k: int = 5) -> list[ParseResult]:
-        """Parse many texts, ``batch_size`` at a time."""
-        self.model.eval()
-        results: list[ParseResult] = []
-        for start in range(0, len(texts), batch_size):
-            chunk = list(texts[start : start + batch_size])
-            encodings = [self.tokenizer.encode(t) for t in chunk]
-            batch = self.featurize(chunk, encodings).to(self.device)
+        """Parse many texts, ``batch_size`` at a time (the model must be in eval mode).
+
+        Texts are batched by length, so a batch pads to similar sizes; results keep input order.
+        """
+        encodings = [self.tokenizer.encode(t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        results: list[ParseResult | None] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = self.featurize([texts[i] for i in rows], [encodings[i] for i in rows]).to(self.device)
             output, _ = self.model(batch)
             probs = torch.softmax(output.intent_logits.float() / self.temperature, dim=-1).cpu()
             tag_probs = torch.softmax(output.tag_emissions.float(), dim=-1).cpu()
             paths = self.model.crf.decode(output.tag_emissions, batch.word_mask)
-            for row, (text, encoding, path) in enumerate(zip(chunk, encodings, paths)):
-                results.append(self._result(text, encoding, path, probs[row], tag_probs[row], top_k))
-        return results
+            for row, (index, path) in enumerate(zip(rows, paths)):
+                results[index] = self._result(texts[index], encodings[index], path, probs[row], tag_probs[row], top_k)
+        return results  # type: ignore[return-value]
 
     def parse(self, text: str) -> ParseResult:
         """Parse one message."""

@@ -100,7 +100,8 @@ class Tokenizer:
     def encode(self, text: str) -> Encoding:
         """Split ``text`` into pieces with ids, character offsets and word membership."""
         words = self.words(text)
-        pieces_per_word = self._sp.encode([fold_case(text[s:e]) for s, e in words], out_type=str)
+        # num_threads=1: a thread pool per call costs more than encoding a short message.
+        pieces_per_word = self._sp.encode([fold_case(text[s:e]) for s, e in words], out_type=str, num_threads=1)
         ids: list[int] = []
         offsets: list[tuple[int, int]] = []
         word_index: list[int] = []

@@ -27,12 +27,12 @@ Collate = Callable[[Sequence[Item], torch.device], tuple[object, object]]
 class TrainSettings:
     """Optimisation settings shared by every model we train."""
 
-    epochs: int = 25
+    epochs: int = 20
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
     warmup: float = 0.05
-    patience: int = 6
+    patience: int = 5
     seed: int = 0
     device: str = "auto"
     grad_clip: float = 1.0

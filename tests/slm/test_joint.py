@@ -20,7 +20,7 @@ def tiny_setup(tiny_path, **sizes):
         vocab_size=tokenizer.vocab_size, n_chars=len(chars), n_intents=len(intents), n_tags=len(tags),
         d_model=32, n_layers=1, n_heads=2, d_ff=64, dropout=0.0, **sizes,
     )
-    model = JointModel(config, tags)
+    model = JointModel(config, tags).eval()
     nlu = NLUModel(model, tokenizer, chars, intents, tags)
     return examples, nlu, encode_examples(examples, tokenizer, intents, tags)
 
@@ -92,6 +92,7 @@ def test_overfits_a_tiny_batch(tiny_path):
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.05
+    nlu.model.eval()
     predictions = nlu.predict([e.text for e in examples[:16]])
     assert [p.intent for p in predictions] == [e.intent for e in examples[:16]]
     assert [p.spans for p in predictions] == [tuple(sorted(e.spans)) for e in examples[:16]]
