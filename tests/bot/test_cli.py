@@ -92,3 +92,9 @@ def test_pretrain_then_fine_tune(tmp_path):
     manifest = json.loads((out / "checkpoint.json").read_text())
     assert manifest["training"]["initialised_from"] == str(encoder)
     assert (out / "tokenizer.model").read_bytes() == (encoder / "tokenizer.model").read_bytes()
+
+
+def test_run_without_a_model_says_to_train(tmp_path):
+    result = runner.invoke(app, ["run", "--config", str(tmp_path / "config.toml")])
+    assert result.exit_code == 2
+    assert "run `slmbot train` first" in result.output

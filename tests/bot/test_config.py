@@ -1,0 +1,36 @@
+import pytest
+
+from bot.config import ConfigError, load_config
+from slm.datasets import load_examples
+from tests.conftest import ROOT
+
+
+def test_the_example_project_config_and_data_load():
+    config = load_config(ROOT / "config.toml")
+    assert config.nlu.data == ROOT / "intents"
+    assert config.nlu_model_dir == ROOT / "models" / "nlu"
+    examples = load_examples(config.nlu.data)
+    assert len({e.intent for e in examples}) >= 15
+    assert len({s.label for e in examples for s in e.spans}) >= 4
+
+
+def test_missing_file_gives_defaults(tmp_path):
+    config = load_config(tmp_path / "config.toml")
+    assert config.server.port == 8000
+    assert config.nlu.training.seed == 0
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[nlu.model]\nd_modl = 3\n", r"\[nlu.model\]: unknown setting 'd_modl'"),
+        ("[nlu.training]\nepochs = 'ten'\n", r"'epochs' must be int, got 'ten'"),
+        ("[nlu.model]\nrecurrent = 1\n", r"'recurrent' must be bool"),
+        ("[server\nport = 1\n", r"config.toml: "),
+    ],
+)
+def test_bad_settings_name_the_file_and_key(tmp_path, content, message):
+    path = tmp_path / "config.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
