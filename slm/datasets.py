@@ -27,7 +27,11 @@ def load_examples(path: str | Path) -> list[Example]:
         DataError: the path is not a recognised dataset, or any record in it is malformed.
     """
     path = Path(path)
-    if path.is_dir() and all((path / name).is_file() for name in SEQ_FILES):
+    present = [name for name in SEQ_FILES if (path / name).is_file()]
+    if present and len(present) < len(SEQ_FILES):
+        missing = ", ".join(name for name in SEQ_FILES if name not in present)
+        raise DataError(path, None, f"has {', '.join(present)} but not {missing}")
+    if present:
         return _load_seq_folder(path)
     if path.is_file() and path.suffix == ".jsonl":
         return _load_jsonl(path)

@@ -59,6 +59,13 @@ def test_malformed_jsonl_names_line(tmp_path, line, message):
     assert str(error.value).startswith(f"{path}:2:")
 
 
+def test_incomplete_seq_folder_names_the_missing_file(tmp_path):
+    write(tmp_path / "seq.in", "a\n")
+    write(tmp_path / "label", "x\n")
+    with pytest.raises(DataError, match="has seq.in, label but not seq.out"):
+        load_examples(tmp_path)
+
+
 def test_unknown_path_and_unknown_format(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         load_examples(tmp_path / "missing")
