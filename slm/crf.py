@@ -25,6 +25,15 @@ def bio_allowed(tags: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     return allowed, first
 
 
+def _log_matmul(scores: torch.Tensor, exp_transitions: torch.Tensor) -> torch.Tensor:
+    """logsumexp_i(scores[b, i] + log T[i, j]) as a matmul in probability space: (B, N) @ (N, N).
+
+    Much cheaper than materialising (B, N, N); shifting by the row maximum keeps it stable.
+    """
+    peak = scores.max(dim=1, keepdim=True).values
+    return torch.log((scores - peak).exp() @ exp_transitions + 1e-30) + peak
+
+
 class CRF(nn.Module):
     """Scores whole tag sequences; decoding can only return valid BIO."""
 
@@ -61,13 +70,33 @@ class CRF(nn.Module):
         for t in range(1, T):
             step = mask[:, t]
             gold = gold + step * (transitions[tags[:, t - 1], tags[:, t]] + emissions[batch, t, tags[:, t]])
-            # logsumexp over the previous tag as a matmul in probability space: (B, N) @ (N, N)
-            peak = alpha.max(dim=1, keepdim=True).values
-            summed = torch.log((alpha - peak).exp() @ exp_transitions + 1e-30) + peak
-            alpha = torch.where(step.unsqueeze(1), summed + emissions[:, t], alpha)
+            alpha = torch.where(step.unsqueeze(1), _log_matmul(alpha, exp_transitions) + emissions[:, t], alpha)
         last = tags[batch, mask.sum(1) - 1]
         gold = gold + self.end[last]
         return torch.logsumexp(alpha + self.end, dim=1) - gold
+
+    @torch.no_grad()
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """P(tag at position t = y | sequence), by forward-backward: (B, T, N).
+
+        These are the confidences of tagging decisions under the whole CRF, not the
+        per-position softmax of emissions (which ignores the transitions).
+        """
+        emissions = emissions.float()
+        transitions, start = self._scores()
+        B, T, N = emissions.shape
+        exp_transitions = transitions.exp()
+        alphas = [start + emissions[:, 0]]  # each (B, N)
+        for t in range(1, T):
+            step = _log_matmul(alphas[-1], exp_transitions) + emissions[:, t]
+            alphas.append(torch.where(mask[:, t].unsqueeze(1), step, alphas[-1]))
+        end = self.end.expand(B, N)
+        betas = [end] * T
+        for t in range(T - 2, -1, -1):
+            step = _log_matmul(emissions[:, t + 1] + betas[t + 1], exp_transitions.T)
+            betas[t] = torch.where(mask[:, t + 1].unsqueeze(1), step, end)
+        log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # alphas carry the last real position forward
+        return (torch.stack(alphas, 1) + torch.stack(betas, 1) - log_z[:, None, None]).exp()
 
     @torch.no_grad()
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:

@@ -25,7 +25,7 @@ TOKENIZER_FILE = "tokenizer.model"
 
 @dataclass
 class Entity:
-    """One recognised entity; ``confidence`` is the mean tag probability over its words."""
+    """One recognised entity; ``confidence`` is the mean CRF marginal of its words' tags."""
 
     entity: str
     value: str
@@ -110,10 +110,13 @@ class NLUModel:
             batch = self.featurize([texts[i] for i in rows], [encodings[i] for i in rows]).to(self.device)
             output, _ = self.model(batch)
             probs = torch.softmax(output.intent_logits.float() / self.temperature, dim=-1).cpu()
-            tag_probs = torch.softmax(output.tag_emissions.float(), dim=-1).cpu()
             paths = self.model.crf.decode(output.tag_emissions, batch.word_mask)
+            # Marginals only give entity confidences: skip them when nothing was tagged.
+            tagged = any(any(path) for path in paths)
+            tag_probs = self.model.crf.marginals(output.tag_emissions, batch.word_mask).cpu() if tagged else None
             for row, (index, path) in enumerate(zip(rows, paths)):
-                results[index] = self._result(texts[index], encodings[index], path, probs[row], tag_probs[row], top_k)
+                marginals = tag_probs[row] if tag_probs is not None else None
+                results[index] = self._result(texts[index], encodings[index], path, probs[row], marginals, top_k)
         return results  # type: ignore[return-value]
 
     def parse(self, text: str) -> ParseResult:
@@ -121,7 +124,7 @@ class NLUModel:
         return self.predict([text])[0]
 
     def _result(
-        self, text: str, encoding: Encoding, path: list[int], probs: torch.Tensor, tag_probs: torch.Tensor, top_k: int
+        self, text: str, encoding: Encoding, path: list[int], probs: torch.Tensor, tag_probs: torch.Tensor | None, top_k: int
     ) -> ParseResult:
         values, indices = probs.topk(min(top_k, len(self.intents)))
         ranking = [{"name": self.intents[i], "confidence": float(v)} for v, i in zip(values, indices)]
@@ -130,6 +133,7 @@ class NLUModel:
         entities = []
         for span in bio_to_spans(tags, encoding.words[:n]):
             inside = [i for i, (s, e) in enumerate(encoding.words[:n]) if s >= span.start and e <= span.end]
+            assert tag_probs is not None  # an entity means a tagged path, so marginals were computed
             confidence = float(torch.stack([tag_probs[i, path[i]] for i in inside]).mean())
             entities.append(Entity(span.label, text[span.start : span.end], span.start, span.end, confidence))
         return ParseResult(text, str(ranking[0]["name"]), float(values[0]), ranking, entities)

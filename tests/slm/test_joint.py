@@ -1,3 +1,5 @@
+import itertools
+
 import torch
 
 from slm.crf import CRF, bio_allowed
@@ -65,6 +67,25 @@ def test_crf_nll_is_a_proper_likelihood():
         for a in range(3) for b in range(3) for c in range(3)
     )
     assert abs(total - 1.0) < 1e-4
+
+
+def test_crf_marginals_match_brute_force():
+    torch.manual_seed(1)
+    crf = CRF(["O", "B-a", "I-a"])
+    with torch.no_grad():
+        crf.transitions.normal_()
+        crf.end.normal_()
+    emissions = torch.randn(2, 4, 3)
+    mask = torch.tensor([[True] * 4, [True, True, True, False]])
+    marginals = crf.marginals(emissions, mask)
+    for row, length in enumerate([4, 3]):
+        expected = torch.zeros(length, 3)
+        for path in itertools.product(range(3), repeat=length):
+            tags = torch.tensor([list(path) + [0] * (4 - length)])
+            p = torch.exp(-crf.nll(emissions[row : row + 1], tags, mask[row : row + 1]))
+            for t, tag in enumerate(path):
+                expected[t, tag] += p[0]
+        assert torch.allclose(marginals[row, :length], expected, atol=1e-5)
 
 
 def test_shapes(tiny_path):
