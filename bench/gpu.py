@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 
 from slm.datasets import load_examples
+from slm.joint import ModelSizes
 from slm.nlu import NLUModel
-from slm.nlu_training import ModelSizes, train_nlu
+from slm.nlu_training import train_nlu
 from slm.train import TrainSettings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "snips"

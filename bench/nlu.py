@@ -21,9 +21,10 @@ import torch
 
 from bench.timing import directory_mb, latency_ms, log, throughput
 from slm.datasets import load_examples
+from slm.joint import ModelSizes
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
-from slm.nlu_training import ModelSizes, train_nlu
+from slm.nlu_training import train_nlu
 from slm.train import TrainSettings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         encoder = Path(tmp) / "encoder"
         started = time.perf_counter()
-        mlm = pretrain(texts, encoder, SIZES, SIZES.vocab_size, replace(SETTINGS, epochs=args.pretrain_epochs, patience=3),
+        mlm = pretrain(texts, encoder, SIZES, replace(SETTINGS, epochs=args.pretrain_epochs, patience=3),
                        on_epoch=lambda r: log(f"  pretrain epoch {r.epoch}: MLM {r.scores['mlm_loss']:.3f}"))
         results["pretrain_seconds"] = time.perf_counter() - started
         results["dev_mlm_loss"] = mlm["dev_mlm_loss"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from slm.nlu_training import ModelSizes
+from slm.joint import ModelSizes
 from slm.train import TrainSettings
 
 T = TypeVar("T")
@@ -39,7 +39,6 @@ class ServerSettings:
 class Config:
     """The whole project configuration, paths resolved against the project folder."""
 
-    root: Path
     models_dir: Path
     nlu: NLUSettings
     server: ServerSettings
@@ -88,4 +87,4 @@ def load_config(path: Path) -> Config:
     basics = _section(NLUSettings, nlu, f"{path}: [nlu]")
     nlu_settings = NLUSettings(data=root / basics.data, dev_share=basics.dev_share, model=model, training=training)
     server = _section(ServerSettings, raw.get("server", {}), f"{path}: [server]")
-    return Config(root, root / project.get("models_dir", "models"), nlu_settings, server)
+    return Config(root / project.get("models_dir", "models"), nlu_settings, server)

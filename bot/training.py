@@ -83,4 +83,4 @@ def pretrain_command(
     settings = _settings(project, device, seed, epochs)
     progress, on_epoch = _progress(console, settings.epochs, lambda r: f"loss {r.loss:.3f}  dev MLM {r.scores['mlm_loss']:.3f}")
     with progress:
-        return pretrain(lines, out, sizes, sizes.vocab_size, settings, on_epoch)
+        return pretrain(lines, out, sizes, settings, on_epoch)

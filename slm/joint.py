@@ -42,6 +42,15 @@ class EncoderShape:
 
 
 @dataclass(kw_only=True)
+class ModelSizes(EncoderShape):
+    """``[nlu.model]`` in config.toml: the encoder's shape plus vocabulary and slot options."""
+
+    vocab_size: int = 6000
+    intent_slot_mask: bool = False
+    """Restrict each intent to the entity types seen with it in training (its slot schema)."""
+
+
+@dataclass(kw_only=True)
 class EncoderConfig(EncoderShape):
     """Everything the shared encoder needs (also what MLM pre-training trains)."""
 

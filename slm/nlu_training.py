@@ -14,21 +14,12 @@ from slm.calibration import expected_calibration_error, fit_temperature
 from slm.errors import DataError
 from slm.examples import AlignmentError, Example, spans_to_bio
 from slm.features import CharVocab
-from slm.joint import EncoderConfig, EncoderShape, JointConfig, JointModel
+from slm.joint import EncoderConfig, JointConfig, JointModel, ModelSizes
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
 from slm.pretrain import load_pretrained_encoder
 from slm.tokenizer import Encoding, Tokenizer
 from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
-
-
-@dataclass(kw_only=True)
-class ModelSizes(EncoderShape):
-    """``[nlu.model]`` in config.toml: the encoder's shape plus vocabulary and slot options."""
-
-    vocab_size: int = 6000
-    intent_slot_mask: bool = False
-    """Restrict each intent to the entity types seen with it in training (its slot schema)."""
 
 
 @dataclass

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from slm.checkpoint import load_checkpoint, save_checkpoint
 from slm.features import Batch, CharVocab, make_batch
-from slm.joint import Encoder, EncoderConfig, EncoderShape
+from slm.joint import Encoder, EncoderConfig, ModelSizes
 from slm.tokenizer import Tokenizer
 from slm.train import (
     EpochReport,
@@ -86,8 +86,7 @@ def mask_batch(batch: Batch, mask_id: int, vocab_size: int, rng: random.Random, 
 def pretrain(
     texts: Sequence[str],
     out: Path,
-    shape: EncoderShape,
-    vocab_size: int,
+    sizes: ModelSizes,
     settings: TrainSettings,
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> dict[str, float]:
@@ -102,9 +101,9 @@ def pretrain(
     held = max(1, len(texts) // 20)
     dev, train = texts[:held], texts[held:]
     world = join_world(device)
-    tokenizer = Tokenizer(from_main(world, lambda: Tokenizer.train(train, vocab_size).model_proto))
+    tokenizer = Tokenizer(from_main(world, lambda: Tokenizer.train(train, sizes.vocab_size).model_proto))
     chars = CharVocab.build(train)
-    config = EncoderConfig(vocab_size=tokenizer.vocab_size, n_chars=len(chars), **shape.shape())
+    config = EncoderConfig(vocab_size=tokenizer.vocab_size, n_chars=len(chars), **sizes.shape())
     model = MaskedLM(config).to(device)
     rng = random.Random(settings.seed)
 

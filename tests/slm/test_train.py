@@ -3,7 +3,8 @@
 import torch
 
 from slm.datasets import load_examples, split_dev
-from slm.nlu_training import ModelSizes, train_nlu
+from slm.joint import ModelSizes
+from slm.nlu_training import train_nlu
 from slm.train import TrainSettings
 
 SIZES = ModelSizes(vocab_size=200, d_model=32, n_layers=1, n_heads=2, d_ff=64, dropout=0.0)
