@@ -116,16 +116,124 @@ def train(
     config: ConfigOption = Path("config.toml"),
     device: DeviceOption = "auto",
 ) -> None:
-    """Train everything the project needs (the NLU model) into the models folder."""
+    """Check the project, train everything it needs (the NLU model) and record the model in the database."""
+    from bot.domain import DomainError, load_valid_domain
+    from bot.runtime import model_version
+    from bot.storage.store import ConversationStore, StorageUnavailable
     from bot.training import train_nlu_command
 
     try:
         project = load_config(config)
+        load_valid_domain(project.root, project.nlu.data)
         out = project.nlu_model_dir
         scores = train_nlu_command(project, project.nlu.data, None, out, None, device=device, console=console)
-    except (DataError, ConfigError, ValueError) as error:
+        store = ConversationStore(project.database_url)
+        store.migrate()
+        store.record_model("nlu", model_version(out), str(out), {"dev": scores})
+    except (DataError, ConfigError, DomainError, StorageUnavailable, ValueError) as error:
         raise _fail(error) from None
-    console.print(f"saved [bold]{out}[/bold]  dev: " + _scores_line(scores))
+    console.print(f"saved [bold]{out}[/bold] (version {model_version(out)})  dev: " + _scores_line(scores))
+
+
+@app.command("check")
+def check(config: ConfigOption = Path("config.toml")) -> None:
+    """Validate intents, flows, responses, actions and config; print every problem as file:line: message."""
+    from bot.domain import load_domain
+
+    try:
+        project = load_config(config)
+    except ConfigError as error:
+        raise _fail(error) from None
+    domain, problems = load_domain(project.root, project.nlu.data)
+    for problem in problems:
+        colour = "red" if problem.error else "yellow"
+        console.print(f"[{colour}]{problem}[/{colour}]", highlight=False, soft_wrap=True)
+    errors = sum(p.error for p in problems)
+    summary = f"{len(domain.intents)} intents, {len(domain.examples)} examples, {len(domain.flows)} flows, {len(domain.responses)} responses"
+    if errors:
+        console.print(f"[red]{errors} error(s)[/red]; {summary}")
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/green]: {summary}")
+
+
+@app.command("init")
+def init(directory: Annotated[Path, typer.Argument(help="Folder for the new bot project (must not exist or be empty).")]) -> None:
+    """Create a new bot project that trains and runs: config, intents, a flow, an action and a test."""
+    from bot.scaffold import create_project
+
+    try:
+        created = create_project(directory)
+    except FileExistsError as error:
+        raise _fail(error) from None
+    console.print(f"created {len(created)} files in [bold]{directory}[/bold]; next: cd {directory} && slmbot train && slmbot shell")
+
+
+def _runtime(config: Path, model: Path | None = None, **overrides):
+    """Load the bot for serving/chatting, turning every setup problem into a clear exit."""
+    from bot.domain import DomainError
+    from bot.runtime import BotRuntime, ModelMissing
+    from bot.storage.store import StorageUnavailable
+
+    try:
+        return BotRuntime.load(load_config(config), model_dir=model, **overrides)
+    except (ConfigError, DomainError, ModelMissing, CheckpointError, StorageUnavailable) as error:
+        raise _fail(error) from None
+
+
+@app.command("shell")
+def shell(
+    config: ConfigOption = Path("config.toml"),
+    debug: Annotated[bool, typer.Option(help="Show intent, confidence and entities of each message.")] = False,
+    sender: Annotated[str, typer.Option(help="Conversation id to use (continue one by reusing it).")] = "me",
+) -> None:
+    """Chat with the bot in the terminal (stored like any other conversation)."""
+    import asyncio
+
+    from bot.shell import chat
+
+    asyncio.run(chat(_runtime(config), Console(), sender, debug))
+
+
+@app.command("test")
+def test(
+    config: ConfigOption = Path("config.toml"),
+    path: Annotated[Path, typer.Option(help="Folder of conversation tests.")] = Path("tests/conversations"),
+    verbose: Annotated[bool, typer.Option(help="Print the transcript of every test, not only failing ones.")] = False,
+) -> None:
+    """Run the end-to-end conversation tests; exit 1 when any fails."""
+    import asyncio
+    import tempfile
+
+    from bot.conversation_tests import load_tests, run_tests
+
+    try:
+        tests = load_tests(path)
+    except DataError as error:
+        raise _fail(error) from None
+    with tempfile.TemporaryDirectory(prefix="slmbot-test-") as scratch:
+        runtime = _runtime(config, database_url=f"sqlite:///{scratch}/conversations.db", seed=0)
+
+        async def run_all():
+            try:
+                return await run_tests(runtime, tests, Path(scratch))
+            finally:
+                await runtime.close()
+
+        outcomes = asyncio.run(run_all())
+    out = Console()
+    table = Table("result", "test", "where / why")
+    for outcome in outcomes:
+        mark = "[green]pass[/green]" if outcome.passed else "[red]FAIL[/red]"
+        table.add_row(mark, outcome.test.name, outcome.failure or f"{outcome.test.path.name}:{outcome.test.line}")
+        if verbose or not outcome.passed:
+            out.print(f"[bold]{outcome.test.name}[/bold]", highlight=False)
+            for line in outcome.transcript:
+                out.print(f"  {line}", highlight=False, markup=False)
+    out.print(table)
+    failed = sum(not o.passed for o in outcomes)
+    out.print(f"{len(outcomes) - failed}/{len(outcomes)} conversation tests passed")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("run")
@@ -135,21 +243,14 @@ def run(
     port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
     model: Annotated[Optional[Path], typer.Option(help="NLU model directory (default: models/nlu).")] = None,
 ) -> None:
-    """Serve the NLU parse API (POST /model/parse)."""
+    """Serve the bot: REST channel, parse API, transcripts and agent handoff (DATABASE_URL overrides config)."""
     import uvicorn
 
     from bot.server import create_app
-    from slm.nlu import NLUModel
 
-    try:
-        project = load_config(config)
-        model_dir = model or project.nlu_model_dir
-        if not (model_dir / "checkpoint.json").exists():
-            raise _fail(ValueError(f"no trained model at {model_dir}: run `slmbot train` first"))
-        nlu = NLUModel.load(model_dir)
-    except (ConfigError, CheckpointError) as error:
-        raise _fail(error) from None
-    uvicorn.run(create_app(nlu), host=host or project.server.host, port=port or project.server.port)
+    runtime = _runtime(config, model)
+    settings = runtime.config.server
+    uvicorn.run(create_app(runtime), host=host or settings.host, port=port or settings.port)
 
 
 def _scores_line(scores: dict[str, float]) -> str:

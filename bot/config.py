@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.flows import Policy
 from slm.joint import ModelSizes
 from slm.train import TrainSettings
 
@@ -36,12 +38,44 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """``[database]``: the conversation store; ``DATABASE_URL`` in the environment overrides ``url``."""
+
+    url: str = "sqlite:///data/slmbot.db"
+
+
+@dataclass(frozen=True)
+class ActionSettings:
+    """``[actions]``: how long a custom action may take before the flow takes its failure path."""
+
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole project configuration, paths resolved against the project folder."""
 
+    root: Path
     models_dir: Path
+    data_dir: Path
     nlu: NLUSettings
     server: ServerSettings
+    dialogue: Policy = field(default_factory=Policy)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    actions: ActionSettings = field(default_factory=ActionSettings)
+
+    @property
+    def database_url(self) -> str:
+        """``DATABASE_URL`` when set, else the configured URL; a relative SQLite path lives under the project.
+
+        The URL may hold a password, which is why the environment variable exists: keep secrets
+        out of config.toml.
+        """
+        url = os.environ.get("DATABASE_URL") or self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+            return prefix + str(self.root / url.removeprefix(prefix))
+        return url
 
     @property
     def nlu_model_dir(self) -> Path:
@@ -87,4 +121,10 @@ def load_config(path: Path) -> Config:
     basics = _section(NLUSettings, nlu, f"{path}: [nlu]")
     nlu_settings = NLUSettings(data=root / basics.data, dev_share=basics.dev_share, model=model, training=training)
     server = _section(ServerSettings, raw.get("server", {}), f"{path}: [server]")
-    return Config(root / project.get("models_dir", "models"), nlu_settings, server)
+    dialogue = _section(Policy, raw.get("dialogue", {}), f"{path}: [dialogue]")
+    database = _section(DatabaseSettings, raw.get("database", {}), f"{path}: [database]")
+    actions = _section(ActionSettings, raw.get("actions", {}), f"{path}: [actions]")
+    unknown = set(raw) - {"project", "nlu", "server", "dialogue", "database", "actions"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+    return Config(root, root / project.get("models_dir", "models"), root / project.get("data_dir", "data"), nlu_settings, server, dialogue, database, actions)

@@ -1,70 +1,43 @@
-"""create_app(model) -> FastAPI: the NLU parse API (`POST /model/parse`) and `/health`.
+"""create_app(runtime) -> FastAPI: REST channel, parse API, transcripts and agent handoff, OpenAPI docs.
 
-Inference is plain torch and runs in a worker thread, so a parse never stalls the event loop.
+Errors become clear 4xx/503 answers here and nowhere else: a database that is down gives 503,
+and since a turn is stored before it is answered, a 503 means the message was not taken.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 
-from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, StringConstraints
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from slm.nlu import NLUModel
-
-MAX_MESSAGE_CHARS = 10_000
-
-MessageText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)]
-
-
-class ParseRequest(BaseModel):
-    """A message to understand."""
-
-    text: MessageText = Field(description="The user's message (1 to 10,000 characters).")
+from bot.api import conversations, model
+from bot.channels import rest
+from bot.runtime import BotRuntime
+from bot.storage.store import StorageUnavailable
 
 
-class EntityOut(BaseModel):
-    entity: str
-    value: str
-    start: int
-    end: int
-    confidence: float
+def create_app(runtime: BotRuntime) -> FastAPI:
+    """The HTTP app serving ``runtime``; closing the app closes the runtime."""
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await runtime.close()
 
-class IntentOut(BaseModel):
-    name: str
-    confidence: float
+    app = FastAPI(
+        title="slmbot",
+        description="A chatbot on small language models trained from scratch: REST channel, NLU parse, handoff.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.include_router(model.router)
+    app.include_router(rest.router)
+    app.include_router(conversations.router)
 
-
-class ParseResponse(BaseModel):
-    """Rasa-compatible parse result."""
-
-    text: str
-    intent: IntentOut
-    intent_ranking: list[IntentOut]
-    entities: list[EntityOut]
-    model: str
-
-
-def create_app(nlu: NLUModel) -> FastAPI:
-    """The HTTP app serving ``nlu``."""
-    app = FastAPI(title="slmbot", description="Intent and entity parsing with a model trained from scratch.")
-    version = str(nlu.meta.get("training", {}).get("data_sha256", "unknown"))[:12]
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "model": version}
-
-    @app.post("/model/parse", response_model=ParseResponse)
-    async def parse(request: ParseRequest) -> ParseResponse:
-        result = await run_in_threadpool(nlu.parse, request.text)
-        return ParseResponse(
-            text=result.text,
-            intent=IntentOut(name=result.intent, confidence=result.confidence),
-            intent_ranking=[IntentOut(name=str(r["name"]), confidence=float(r["confidence"])) for r in result.ranking],
-            entities=[EntityOut(**vars(e)) for e in result.entities],
-            model=version,
-        )
+    @app.exception_handler(StorageUnavailable)
+    async def storage_unavailable(_request: Request, error: StorageUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": f"the conversation store is unavailable; the message was not accepted ({error})"}, 503)
 
     return app

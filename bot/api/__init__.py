@@ -1,0 +1,1 @@
+"""HTTP routes of the server, one router per area (model, conversations); channels add their own."""

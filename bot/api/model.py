@@ -1,0 +1,67 @@
+"""``/health`` and ``POST /model/parse`` (Rasa-compatible NLU result)."""
+
+from __future__ import annotations
+
+from anyio import to_thread
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from bot.api.deps import RuntimeDep
+from bot.api.schemas import MessageText
+from bot.storage.store import StorageUnavailable
+
+router = APIRouter(tags=["model"])
+
+
+class ParseRequest(BaseModel):
+    """A message to understand."""
+
+    text: MessageText = Field(description="The user's message (1 to 10,000 characters).")
+
+
+class EntityOut(BaseModel):
+    entity: str
+    value: str
+    start: int
+    end: int
+    confidence: float
+    extractor: str
+
+
+class IntentOut(BaseModel):
+    name: str
+    confidence: float
+
+
+class ParseResponse(BaseModel):
+    """Rasa-compatible parse result."""
+
+    text: str
+    intent: IntentOut
+    intent_ranking: list[IntentOut]
+    entities: list[EntityOut]
+    model: str
+
+
+@router.get("/health")
+async def health(runtime: RuntimeDep) -> dict[str, str]:
+    """Liveness plus whether the database answers."""
+    try:
+        await to_thread.run_sync(runtime.store.models, "nlu")
+        database = "ok"
+    except StorageUnavailable:
+        database = "unavailable"
+    return {"status": "ok", "model": runtime.manager.understanding.version, "database": database}
+
+
+@router.post("/model/parse", response_model=ParseResponse)
+async def parse(request: ParseRequest, runtime: RuntimeDep) -> ParseResponse:
+    """Intent, ranking and entities of one message, without touching any conversation."""
+    result = await runtime.manager.parse(request.text)
+    return ParseResponse(
+        text=result.text,
+        intent=IntentOut(name=result.intent, confidence=result.confidence),
+        intent_ranking=[IntentOut(name=name, confidence=confidence) for name, confidence in result.ranking],
+        entities=[EntityOut(**{k: v for k, v in vars(e).items() if k != "text"}) for e in result.entities],
+        model=result.model_version,
+    )

@@ -1,0 +1,238 @@
+"""The one orchestrator: load state -> parse -> decide -> run actions -> render -> save.
+
+Turns of one conversation run one at a time (a lock per conversation), so a customer's
+messages are never processed out of order; the whole turn is stored in one transaction before
+any reply is returned, so an acknowledged message is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from anyio import to_thread
+
+from bot.actions import ActionContext, ActionRunner
+from bot.channels.base import OutputChannel
+from bot.domain import Domain
+from bot.flows import Decision, DialogueState, FlowEngine, HandOff, Policy, Respond, RunAction, SlotSet
+from bot.responses import ResponseRenderer
+from bot.storage.store import ConversationStore, as_utc
+from bot.storage.tables import Conversation, Event, utc_now
+from bot.types import BotReply, Parse, UserMessage
+from bot.understanding import Understanding
+
+log = logging.getLogger(__name__)
+MAX_ACTIONS_PER_TURN = 20
+
+
+class ConversationNotFound(KeyError):
+    """No conversation has this id."""
+
+
+class NotHandedOff(RuntimeError):
+    """An agent tried to write in a conversation the bot is still handling."""
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.users: defaultdict[str, int] = defaultdict(int)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        self.users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self.users[key] -= 1
+            if not self.users[key]:
+                del self.locks[key], self.users[key]
+
+
+def conversation_id(channel: str, sender: str) -> str:
+    """Conversations are per channel and sender: the same id on two platforms is two people."""
+    return f"{channel}:{sender}"
+
+
+class DialogueManager:
+    """Handles user messages and agent interventions for every conversation of one bot."""
+
+    def __init__(
+        self,
+        domain: Domain,
+        understanding: Understanding,
+        store: ConversationStore,
+        actions: ActionRunner,
+        data_dir: Path,
+        policy: Policy = Policy(),
+        seed: int | None = None,
+    ) -> None:
+        self.domain, self.understanding, self.store, self.actions, self.policy = domain, understanding, store, actions, policy
+        self.data_dir = data_dir
+        self.engine = FlowEngine(domain, policy)
+        self.renderer = ResponseRenderer(domain.responses, seed)
+        self.outputs: dict[str, OutputChannel] = {}
+        self.locks = KeyedLocks()
+
+    def add_output(self, channel: OutputChannel) -> None:
+        """Let agent messages be pushed to users of ``channel``."""
+        self.outputs[channel.name] = channel
+
+    async def handle(self, message: UserMessage) -> list[BotReply]:
+        """Process one user message and return the bot's replies (empty while handed off).
+
+        Raises:
+            StorageUnavailable: the database is down; nothing was stored or acknowledged.
+        """
+        key = conversation_id(message.channel, message.sender)
+        async with self.locks.hold(key):
+            conversation = await to_thread.run_sync(self.store.conversation, key)
+            events: list[Event] = []
+            conversation = self._open_session(conversation, message, events)
+            parse = await to_thread.run_sync(self.understanding.parse, message.text)
+            events.append(_user_event(conversation, parse))
+            decision = self.engine.on_message(DialogueState.from_dict(conversation.state), parse)
+            replies = await self._carry_out(decision, conversation, message, events)
+            await to_thread.run_sync(self.store.save_turn, conversation, events)
+            return replies
+
+    async def parse(self, text: str) -> Parse:
+        """What the bot understands of ``text`` (no conversation involved)."""
+        return await to_thread.run_sync(self.understanding.parse, text)
+
+    async def agent_reply(self, key: str, text: str, agent: str) -> BotReply:
+        """A human agent writes to the customer of a handed-off conversation."""
+        async with self.locks.hold(key):
+            conversation = await self._existing(key)
+            if not conversation.handed_off:
+                raise NotHandedOff(f"conversation {key} is not handed off to an agent")
+            reply = BotReply(text, source="agent", data={"agent": agent})
+            return await self._push(conversation, reply, [])
+
+    async def hand_back(self, key: str, agent: str) -> BotReply:
+        """The agent is done: the bot takes the conversation again and tells the customer so."""
+        async with self.locks.hold(key):
+            conversation = await self._existing(key)
+            if not conversation.handed_off:
+                raise NotHandedOff(f"conversation {key} is not handed off to an agent")
+            state = DialogueState.from_dict(conversation.state)
+            state.handed_off, state.failures = False, 0
+            conversation.state, conversation.handed_off = state.to_dict(), False
+            events = [Event(conversation_id=key, session=conversation.session, kind="handback", data={"agent": agent})]
+            reply = self.renderer.render("utter_handed_back", {"sender": conversation.sender})
+            return await self._push(conversation, reply, events)
+
+    async def pending_messages(self, key: str) -> list[BotReply]:
+        """Messages written while the user was away (agent replies), marked delivered once returned."""
+        events = await to_thread.run_sync(lambda: self.store.events(key, kinds=("bot",), undelivered=True))
+        await to_thread.run_sync(self.store.mark_delivered, [e.id for e in events if e.id is not None])
+        return [BotReply(e.text or "", response=e.response, source=e.source or "agent") for e in events]
+
+    async def _existing(self, key: str) -> Conversation:
+        conversation = await to_thread.run_sync(self.store.conversation, key)
+        if conversation is None:
+            raise ConversationNotFound(key)
+        return conversation
+
+    async def _push(self, conversation: Conversation, reply: BotReply, events: list[Event]) -> BotReply:
+        """Store ``reply`` and push it through the conversation's channel when that channel can push."""
+        event = _bot_event(conversation, reply)
+        event.delivered = False
+        events.append(event)
+        await to_thread.run_sync(self.store.save_turn, conversation, events)
+        output = self.outputs.get(conversation.channel)
+        if output is not None and await output.send(conversation.sender, reply) and event.id is not None:
+            await to_thread.run_sync(self.store.mark_delivered, [event.id])
+        return reply
+
+    def _open_session(self, conversation: Conversation | None, message: UserMessage, events: list[Event]) -> Conversation:
+        """A new conversation, or a new session when the last activity is older than the expiry."""
+        key = conversation_id(message.channel, message.sender)
+        if conversation is None:
+            conversation = Conversation(id=key, channel=message.channel, sender=message.sender)
+        elif as_utc(conversation.updated_at) < utc_now() - timedelta(minutes=self.policy.session_expiry_minutes):
+            # A handed-off conversation stays with the agent; everything else starts afresh.
+            conversation.session += 1
+            conversation.state = DialogueState(handed_off=conversation.handed_off).to_dict()
+        else:
+            return conversation
+        events.append(Event(conversation_id=key, session=conversation.session, kind="session_started"))
+        return conversation
+
+    async def _carry_out(self, decision: Decision, conversation: Conversation, message: UserMessage, events: list[Event]) -> list[BotReply]:
+        """Render responses, run actions (feeding results back to the engine), record everything."""
+        replies: list[BotReply] = []
+        for _ in range(MAX_ACTIONS_PER_TURN):
+            for command in decision.commands:
+                if isinstance(command, Respond):
+                    context = {**command.context, "sender": conversation.sender}
+                    reply = self.renderer.render(command.response, context, command.buttons)
+                    replies.append(reply)
+                    events.append(_bot_event(conversation, reply))
+                elif isinstance(command, SlotSet):
+                    events.append(_event(conversation, "slot", data={"slot": command.slot, "value": command.value}))
+                elif isinstance(command, HandOff):
+                    conversation.handed_off = True
+                    events.append(_event(conversation, "handoff", data={"reason": command.reason}))
+            pending = decision.pending_action
+            if pending is None:
+                break
+            result = await self.actions.run(pending.action, self._action_context(pending, conversation, message))
+            events.append(_event(conversation, "action", data={"action": pending.action, "result": result.data, "error": result.error}))
+            decision = self.engine.on_action_result(decision.state, result)
+        else:
+            log.error("conversation %s: more than %d actions in one turn; stopping", conversation.id, MAX_ACTIONS_PER_TURN)
+        conversation.state = decision.state.to_dict()
+        return replies
+
+    def _action_context(self, command: RunAction, conversation: Conversation, message: UserMessage) -> ActionContext:
+        return ActionContext(
+            conversation_id=conversation.id,
+            sender=conversation.sender,
+            flow=command.flow,
+            slots=command.slots,
+            project=self.domain.root,
+            data_dir=self.data_dir,
+            latest_message=message.text,
+            slot=command.slot,
+            value=command.value,
+        )
+
+
+def _event(conversation: Conversation, kind: str, **fields: Any) -> Event:
+    return Event(conversation_id=conversation.id, session=conversation.session, kind=kind, **fields)
+
+
+def _user_event(conversation: Conversation, parse: Parse) -> Event:
+    return _event(
+        conversation,
+        "user",
+        text=parse.text,
+        intent=parse.intent,
+        confidence=parse.confidence,
+        entities=[vars(e) for e in parse.entities],
+        model_version=parse.model_version,
+        data={"ranking": [list(r) for r in parse.ranking]},
+    )
+
+
+def _bot_event(conversation: Conversation, reply: BotReply) -> Event:
+    return _event(
+        conversation,
+        "bot",
+        text=reply.text,
+        source=reply.source,
+        response=reply.response,
+        buttons=[vars(b) for b in reply.buttons],
+        data=reply.data,
+    )

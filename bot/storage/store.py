@@ -1,0 +1,151 @@
+"""The conversation store: load a conversation, save a turn atomically, read transcripts.
+
+The store is synchronous (sqlmodel); async callers run it in a worker thread. Writes are
+serialized per process, because concurrent SQLite writers through a pool contend for the file
+lock, and a whole turn (user message, bot replies, new state) is one transaction, so a turn is
+either fully stored or not acknowledged at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, create_engine, select
+
+from bot.storage.tables import Conversation, Event, ModelVersion, utc_now
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StorageUnavailable(RuntimeError):
+    """The database cannot be reached or refused the operation; the caller answers 503."""
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL mode and a busy timeout so readers never block the writer."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa_event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+class ConversationStore:
+    """All database access of the runtime; every failure surfaces as `StorageUnavailable`."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine = make_engine(url)
+        self.write_lock = threading.Lock()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (safe to call on every start)."""
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with _storage_errors(), self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def conversation(self, conversation_id: str) -> Conversation | None:
+        """The conversation row, or None for a new one."""
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+            return session.get(Conversation, conversation_id)
+
+    def save_turn(self, conversation: Conversation, events: Iterable[Event]) -> None:
+        """Store the conversation's new state and the turn's events in one transaction."""
+        conversation.updated_at = utc_now()
+        with _storage_errors(), self.write_lock, Session(self.engine, expire_on_commit=False) as session:
+            session.merge(conversation)
+            session.flush()
+            session.add_all([Event.model_validate(e) if not isinstance(e, Event) else e for e in events])
+            session.commit()
+
+    def events(self, conversation_id: str, *, kinds: tuple[str, ...] | None = None, undelivered: bool = False) -> list[Event]:
+        """A conversation's events in order, optionally only some kinds or only those not yet delivered."""
+        query = select(Event).where(Event.conversation_id == conversation_id).order_by(col(Event.id))
+        if kinds:
+            query = query.where(col(Event.kind).in_(kinds))
+        if undelivered:
+            query = query.where(col(Event.delivered).is_(False))
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(query))
+
+    def mark_delivered(self, event_ids: list[int]) -> None:
+        """Agent messages that reached the customer."""
+        if not event_ids:
+            return
+        with _storage_errors(), self.write_lock, Session(self.engine) as session:
+            for event in session.exec(select(Event).where(col(Event.id).in_(event_ids))):
+                event.delivered = True
+                session.add(event)
+            session.commit()
+
+    def shift_activity(self, conversation_id: str, minutes: float) -> None:
+        """Move a conversation's last activity ``minutes`` into the past (tests simulate a pause)."""
+        with _storage_errors(), self.write_lock, Session(self.engine) as session:
+            conversation = session.get(Conversation, conversation_id)
+            if conversation is not None:
+                conversation.updated_at = as_utc(conversation.updated_at) - timedelta(minutes=minutes)
+                session.add(conversation)
+                session.commit()
+
+    def handed_off(self) -> list[Conversation]:
+        """Conversations waiting for a human agent, oldest activity first."""
+        query = select(Conversation).where(col(Conversation.handed_off).is_(True)).order_by(col(Conversation.updated_at))
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(query))
+
+    def record_model(self, kind: str, version: str, path: str, metrics: dict[str, Any]) -> ModelVersion:
+        """Register a newly trained model and make it the active one of its kind."""
+        with _storage_errors(), self.write_lock, Session(self.engine, expire_on_commit=False) as session:
+            for previous in session.exec(select(ModelVersion).where(ModelVersion.kind == kind, col(ModelVersion.active).is_(True))):
+                previous.active = False
+                session.add(previous)
+            record = ModelVersion(kind=kind, version=version, path=path, metrics=metrics, active=True)
+            session.add(record)
+            session.commit()
+            return record
+
+    def models(self, kind: str | None = None) -> list[ModelVersion]:
+        """Recorded model versions, newest first."""
+        query = select(ModelVersion).order_by(col(ModelVersion.id).desc())
+        if kind:
+            query = query.where(ModelVersion.kind == kind)
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(query))
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Turn any SQLAlchemy failure into `StorageUnavailable`, naming its cause."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        raise StorageUnavailable(f"database error: {type(error).__name__}: {str(error).splitlines()[0]}") from error

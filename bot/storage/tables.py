@@ -1,0 +1,69 @@
+"""The database tables: conversations, their events (every message and decision) and model versions.
+
+Schema changes go through an Alembic migration in ``bot/storage/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _timestamp(index: bool = False) -> Any:
+    return Field(default_factory=utc_now, sa_type=DateTime(timezone=True), index=index)
+
+
+class Conversation(SQLModel, table=True):
+    """One user on one channel; ``state`` is the flow engine's `DialogueState` as JSON."""
+
+    id: str = Field(primary_key=True, max_length=300)
+    channel: str = Field(max_length=50, index=True)
+    sender: str = Field(max_length=255)
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp(index=True)
+    session: int = 1
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    handed_off: bool = Field(default=False, index=True)
+
+
+class Event(SQLModel, table=True):
+    """Something that happened in a conversation, in order.
+
+    ``kind`` is user (text + parse), bot (text + ``source``: template, generator, agent, system),
+    action, slot, handoff, handback or session_started.
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id", index=True, max_length=300)
+    session: int = 1
+    created_at: datetime = _timestamp()
+    kind: str = Field(max_length=30)
+    text: Optional[str] = None
+    intent: Optional[str] = Field(default=None, max_length=200)
+    confidence: Optional[float] = None
+    entities: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    model_version: Optional[str] = Field(default=None, max_length=64)
+    source: Optional[str] = Field(default=None, max_length=30)
+    response: Optional[str] = Field(default=None, max_length=200)
+    buttons: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    delivered: bool = True
+
+
+class ModelVersion(SQLModel, table=True):
+    """A trained model that was written to disk; ``active`` marks the one being served."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=30)
+    version: str = Field(max_length=64, index=True)
+    path: str
+    created_at: datetime = _timestamp()
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    active: bool = False

@@ -1,0 +1,101 @@
+"""Message -> `Parse`: the trained NLU model combined with the author's regexes, lookups and synonyms.
+
+Pattern and lookup matches are the author's explicit knowledge (an order id always looks like
+``A-1042``), so where one overlaps a model entity the match wins; synonyms then map every value
+to its canonical form. Button payloads such as ``/order_status{"order_id": "A-1042"}`` skip
+the model, as in Rasa.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from slm.intents_yaml import LexiconEntry
+from slm.nlu import NLUModel
+
+from bot.types import Entity, Parse
+
+PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w.-]*)(?P<entities>\{.*\})?$", re.S)
+
+
+@dataclass
+class Lexicon:
+    """Compiled regexes, lookup lists and synonyms from ``intents/*.yml``."""
+
+    patterns: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
+    synonyms: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_entries(cls, entries: list[LexiconEntry]) -> Lexicon:
+        lexicon = cls()
+        for entry in entries:
+            values = [text for _, text in entry.items]
+            if entry.kind == "regex":
+                lexicon.patterns.extend((entry.name, re.compile(pattern)) for pattern in values)
+            elif entry.kind == "lookup":
+                # Longest first, so "wireless headphones" wins over "headphones".
+                alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+                lexicon.patterns.append((entry.name, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)))
+            else:
+                lexicon.synonyms.update({v.lower(): entry.name for v in [*values, entry.name]})
+        return lexicon
+
+    def matches(self, text: str) -> list[Entity]:
+        """Non-overlapping pattern/lookup matches, earliest and longest first."""
+        found = sorted(
+            (Entity(name, m.group(), m.start(), m.end(), m.group(), 1.0, "lexicon") for name, pattern in self.patterns for m in pattern.finditer(text) if m.group()),
+            key=lambda e: (e.start, -(e.end - e.start)),
+        )
+        kept: list[Entity] = []
+        for entity in found:
+            if not kept or entity.start >= kept[-1].end:
+                kept.append(entity)
+        return kept
+
+    def canonical(self, entity: Entity) -> Entity:
+        """``entity`` with its value mapped through the synonyms."""
+        value = self.synonyms.get(entity.value.lower(), entity.value)
+        return entity if value == entity.value else Entity(entity.entity, value, entity.start, entity.end, entity.text, entity.confidence, entity.extractor)
+
+
+def merge_entities(model: list[Entity], matched: list[Entity]) -> list[Entity]:
+    """Model entities that overlap no lexicon match, plus all lexicon matches, in text order."""
+    kept = [e for e in model if all(e.end <= m.start or e.start >= m.end for m in matched)]
+    return sorted(kept + matched, key=lambda e: e.start)
+
+
+class Understanding:
+    """Turns text into a `Parse` (sync: call it from a worker thread in async code)."""
+
+    def __init__(self, nlu: NLUModel, lexicon: Lexicon, version: str) -> None:
+        self.nlu, self.lexicon, self.version = nlu, lexicon, version
+
+    def parse(self, text: str) -> Parse:
+        """Intent, calibrated confidence, ranking and entities of ``text``."""
+        payload = parse_payload(text)
+        if payload is not None:
+            return Parse(payload.text, payload.intent, 1.0, ((payload.intent, 1.0),), payload.entities, self.version)
+        result = self.nlu.parse(text)
+        model_entities = [Entity(e.entity, e.value, e.start, e.end, e.value, e.confidence) for e in result.entities]
+        entities = merge_entities(model_entities, self.lexicon.matches(text))
+        ranking = tuple((str(r["name"]), float(r["confidence"])) for r in result.ranking)
+        return Parse(text, result.intent, result.confidence, ranking, tuple(self.lexicon.canonical(e) for e in entities), self.version)
+
+
+def parse_payload(text: str) -> Parse | None:
+    """``/intent`` or ``/intent{"entity": "value"}`` as a certain parse; None for ordinary text."""
+    match = PAYLOAD.match(text.strip())
+    if not match:
+        return None
+    entities: tuple[Entity, ...] = ()
+    if match.group("entities"):
+        try:
+            values = json.loads(match.group("entities"))
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(values, dict):
+            return None
+        entities = tuple(Entity(str(k), str(v), 0, 0, str(v), 1.0, "payload") for k, v in values.items())
+    return Parse(text, match.group("intent"), 1.0, ((match.group("intent"), 1.0),), entities)

@@ -1,0 +1,164 @@
+"""Custom actions of the example shop bot, backed by a small demo order database.
+
+The database (SQLite, ``<data_dir>/shop.db``) is created with demo orders the first time an
+action needs it; delete the file to start over. A real shop would call its order system here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from bot.actions import ActionContext, action
+
+# order id, status, contents, carrier, eta, delivered_on, days since delivery, address
+ORDERS = [
+    ("A-1042", "processing", "wireless headphones", "", "Friday", "", None, "3 Park Lane, Leeds"),
+    ("B-2001", "shipped", "blender, coffee grinder", "DHL", "tomorrow", "", None, "8 Queen Street, York"),
+    ("C-3310", "delivered", "yoga mat, water bottle", "UPS", "", "24 November", 6, "14 Oak Avenue, Bath"),
+    ("D-4821", "delivered", "desk lamp", "DHL", "", "2 September", 89, "5 Hill Road, Derby"),
+    ("E-5090", "processing", "running shoes", "", "Monday", "", None, "21 Station Road, Hull"),
+    ("F-6001", "cancelled", "backpack", "", "", "", None, "9 Mill Lane, Ely"),
+    ("G-7123", "delivered", "electric kettle", "UPS", "", "10 November", 20, "2 Church Street, Wells"),
+    ("H-8034", "shipped", "bluetooth speaker", "DPD", "Wednesday", "", None, "77 King Road, Bristol"),
+]
+# order id, amount, status, date
+REFUNDS = [("G-7123", "39.90 EUR", "paid out", "27 November")]
+# product, in stock, price, back in stock on
+STOCK = [
+    ("wireless headphones", 1, "89.00 EUR", ""),
+    ("blender", 1, "59.90 EUR", ""),
+    ("coffee grinder", 0, "", "14 December"),
+    ("yoga mat", 1, "24.90 EUR", ""),
+    ("water bottle", 1, "12.50 EUR", ""),
+    ("desk lamp", 1, "34.00 EUR", ""),
+    ("running shoes", 0, "", "20 December"),
+    ("backpack", 1, "45.00 EUR", ""),
+    ("electric kettle", 1, "39.90 EUR", ""),
+    ("bluetooth speaker", 1, "49.00 EUR", ""),
+    ("standing desk", 0, "", "10 January"),
+    ("phone charger", 1, "19.90 EUR", ""),
+    ("winter jacket", 1, "119.00 EUR", ""),
+]
+RETURN_WINDOW_DAYS = 30
+
+
+def _connect(data_dir: Path) -> sqlite3.Connection:
+    path = data_dir / "shop.db"
+    fresh = not path.exists()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path)
+    connection.row_factory = sqlite3.Row
+    if fresh:
+        connection.executescript(
+            """
+            CREATE TABLE orders (id TEXT PRIMARY KEY, status TEXT, contents TEXT, carrier TEXT, eta TEXT,
+                                 delivered_on TEXT, days_since_delivery INTEGER, address TEXT);
+            CREATE TABLE refunds (order_id TEXT, amount TEXT, status TEXT, date TEXT);
+            CREATE TABLE stock (product TEXT PRIMARY KEY, in_stock INTEGER, price TEXT, restock TEXT);
+            CREATE TABLE returns (id INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT, product TEXT, email TEXT);
+            """
+        )
+        connection.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ORDERS)
+        connection.executemany("INSERT INTO refunds VALUES (?, ?, ?, ?)", REFUNDS)
+        connection.executemany("INSERT INTO stock VALUES (?, ?, ?, ?)", STOCK)
+        connection.commit()
+    return connection
+
+
+async def _query(context: ActionContext, sql: str, *args: Any, write: bool = False) -> list[dict[str, Any]]:
+    """Run one statement off the event loop."""
+
+    def run() -> list[dict[str, Any]]:
+        with _connect(context.data_dir) as connection:
+            rows = [dict(row) for row in connection.execute(sql, args)]
+            if write:
+                connection.commit()
+            return rows
+
+    return await asyncio.to_thread(run)
+
+
+async def _order(context: ActionContext, order_id: str) -> dict[str, Any] | None:
+    rows = await _query(context, "SELECT * FROM orders WHERE id = ?", order_id.upper())
+    return rows[0] if rows else None
+
+
+@action("validate_order_id")
+async def validate_order_id(context: ActionContext) -> dict[str, Any]:
+    """An order id is valid when the order exists; the value is normalised to upper case."""
+    order = await _order(context, str(context.value))
+    if order is None:
+        return {"valid": False}
+    return {"valid": True, "value": order["id"], "contents": order["contents"], "status": order["status"]}
+
+
+@action("lookup_order")
+async def lookup_order(context: ActionContext) -> dict[str, Any]:
+    order = await _order(context, context.slots["order_id"])
+    return order or {"status": "unknown"}
+
+
+@action("validate_product_in_order")
+async def validate_product_in_order(context: ActionContext) -> dict[str, Any]:
+    """The product to return must be one of the order's items (matched loosely, case-insensitively)."""
+    order = await _order(context, context.slots["order_id"])
+    wanted = str(context.value).lower().strip()
+    items = [item.strip() for item in order["contents"].split(",")] if order else []
+    match = next((item for item in items if item in wanted or wanted in item), None)
+    return {"valid": match is not None, "value": match}
+
+
+@action("create_return")
+async def create_return(context: ActionContext) -> dict[str, Any]:
+    order = await _order(context, context.slots["order_id"])
+    if order is None or order["status"] != "delivered":
+        return {"created": False, "reason": "the order hasn't been delivered yet"}
+    if order["days_since_delivery"] > RETURN_WINDOW_DAYS:
+        return {"created": False, "reason": f"it was delivered more than {RETURN_WINDOW_DAYS} days ago"}
+    await _query(
+        context, "INSERT INTO returns (order_id, product, email) VALUES (?, ?, ?)",
+        order["id"], context.slots["product"], context.slots["email"], write=True,
+    )
+    count = (await _query(context, "SELECT COUNT(*) AS n FROM returns"))[0]["n"]
+    return {"created": True, "code": f"R-{1000 + count}"}
+
+
+@action("lookup_refund")
+async def lookup_refund(context: ActionContext) -> dict[str, Any]:
+    rows = await _query(context, "SELECT * FROM refunds WHERE order_id = ?", context.slots["order_id"])
+    return rows[0] if rows else {"status": "none"}
+
+
+@action("cancel_order")
+async def cancel_order(context: ActionContext) -> dict[str, Any]:
+    order = await _order(context, context.slots["order_id"])
+    if order is None or order["status"] != "processing":
+        status = order["status"] if order else "unknown"
+        return {"cancelled": False, "reason": f"it is already {status}"}
+    await _query(context, "UPDATE orders SET status = 'cancelled' WHERE id = ?", order["id"], write=True)
+    return {"cancelled": True}
+
+
+@action("change_address")
+async def change_address(context: ActionContext) -> dict[str, Any]:
+    order = await _order(context, context.slots["order_id"])
+    if order is None or order["status"] != "processing":
+        status = order["status"] if order else "unknown"
+        return {"changed": False, "reason": f"it is already {status}"}
+    await _query(context, "UPDATE orders SET address = ? WHERE id = ?", context.slots["address"], order["id"], write=True)
+    return {"changed": True}
+
+
+@action("check_stock")
+async def check_stock(context: ActionContext) -> dict[str, Any]:
+    """Stock of a product; plural or loose names match ("blenders", "the yoga mat")."""
+    wanted = str(context.slots["product"]).lower().strip()
+    if not wanted:
+        return {"known": False}
+    for row in await _query(context, "SELECT * FROM stock"):
+        if row["product"] in wanted or wanted.rstrip("s") in row["product"]:
+            return {"known": True, "in_stock": bool(row["in_stock"]), "price": row["price"], "restock": row["restock"], "name": row["product"]}
+    return {"known": False}
