@@ -199,6 +199,7 @@ def test(
     config: ConfigOption = Path("config.toml"),
     path: Annotated[Path, typer.Option(help="Folder of conversation tests.")] = Path("tests/conversations"),
     verbose: Annotated[bool, typer.Option(help="Print the transcript of every test, not only failing ones.")] = False,
+    model: Annotated[Optional[Path], typer.Option(help="NLU model directory (default: models/nlu).")] = None,
 ) -> None:
     """Run the end-to-end conversation tests; exit 1 when any fails."""
     import asyncio
@@ -211,7 +212,7 @@ def test(
     except DataError as error:
         raise _fail(error) from None
     with tempfile.TemporaryDirectory(prefix="slmbot-test-") as scratch:
-        runtime = _runtime(config, database_url=f"sqlite:///{scratch}/conversations.db", seed=0)
+        runtime = _runtime(config, model, database_url=f"sqlite:///{scratch}/conversations.db", data_dir=Path(scratch), seed=0)
 
         async def run_all():
             try:
@@ -220,15 +221,17 @@ def test(
                 await runtime.close()
 
         outcomes = asyncio.run(run_all())
-    out = Console()
-    table = Table("result", "test", "where / why")
+    out = Console(soft_wrap=True, highlight=False)
+    table = Table("result", "test", "where")
     for outcome in outcomes:
         mark = "[green]pass[/green]" if outcome.passed else "[red]FAIL[/red]"
-        table.add_row(mark, outcome.test.name, outcome.failure or f"{outcome.test.path.name}:{outcome.test.line}")
+        table.add_row(mark, outcome.test.name, f"{outcome.test.path.name}:{outcome.test.line}")
         if verbose or not outcome.passed:
-            out.print(f"[bold]{outcome.test.name}[/bold]", highlight=False)
+            out.print(f"{mark} [bold]{outcome.test.name}[/bold]")
+            if outcome.failure:
+                out.print(outcome.failure, markup=False)
             for line in outcome.transcript:
-                out.print(f"  {line}", highlight=False, markup=False)
+                out.print(f"  {line}", markup=False)
     out.print(table)
     failed = sum(not o.passed for o in outcomes)
     out.print(f"{len(outcomes) - failed}/{len(outcomes)} conversation tests passed")

@@ -232,7 +232,9 @@ class FlowEngine:
         if asking and asking.name not in fills:
             if confident and parse.intent in asking.from_intent:
                 fills[asking.name] = asking.from_intent[parse.intent]
-            elif asking.from_text and not digression and parse.text.strip() and not parse.text.startswith("/"):
+            elif asking.from_text and not fills and not digression and parse.text.strip() and not parse.text.startswith("/"):
+                # The whole message answers the question, unless it carried values for other slots
+                # ("sorry, I meant E-5090" is a correction, not an address).
                 fills[asking.name] = parse.text.strip()
         if fills:
             state.failures = 0

@@ -12,10 +12,9 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from bot.types import Entity, Parse
 from slm.intents_yaml import LexiconEntry
 from slm.nlu import NLUModel
-
-from bot.types import Entity, Parse
 
 PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w.-]*)(?P<entities>\{.*\})?$", re.S)
 

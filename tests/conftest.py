@@ -28,3 +28,45 @@ def shared_split(corpus: str, split: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} not available")
     return path
+
+
+POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_url():
+    """A PostgreSQL URL whose tables live in a fresh schema, dropped afterwards (CI starts the server)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"slmbot_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_SERVER)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Each test using this runs once on a SQLite file and once on the local PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/conversations.db"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def example_model(tmp_path_factory) -> Path:
+    """The example shop bot's NLU model, trained once per test session (about half a minute)."""
+    from rich.console import Console
+
+    from bot.config import load_config
+    from bot.training import train_nlu_command
+
+    project = load_config(ROOT / "config.toml")
+    out = tmp_path_factory.mktemp("example") / "nlu"
+    train_nlu_command(project, project.nlu.data, None, out, None, console=Console(quiet=True), device="cpu")
+    return out

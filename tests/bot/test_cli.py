@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT
 
 runner = CliRunner()
 TINY_CONFIG = str(FIXTURES / "tiny.toml")
@@ -99,6 +99,56 @@ def test_pretrain_then_fine_tune(tmp_path):
 
 
 def test_run_without_a_model_says_to_train(tmp_path):
-    result = runner.invoke(app, ["run", "--config", str(tmp_path / "config.toml")])
+    assert runner.invoke(app, ["init", str(tmp_path / "bot")]).exit_code == 0
+    result = runner.invoke(app, ["run", "--config", str(tmp_path / "bot" / "config.toml")])
     assert result.exit_code == 2
     assert "run `slmbot train` first" in result.output
+
+
+def test_check_reports_every_problem_and_exits_1(tmp_path):
+    assert runner.invoke(app, ["init", str(tmp_path / "bot")]).exit_code == 0
+    domain = tmp_path / "bot" / "dialogues" / "domain.yml"
+    domain.write_text(domain.read_text().replace("prompt: utter_ask_guests", "prompt: utter_ask_gests"))
+    result = runner.invoke(app, ["check", "--config", str(tmp_path / "bot" / "config.toml")])
+    assert result.exit_code == 1
+    assert "domain.yml:" in result.output and "undefined response 'utter_ask_gests' (did you mean 'utter_ask_guests'?)" in result.output
+
+
+def test_init_refuses_a_folder_with_files(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    result = runner.invoke(app, ["init", str(tmp_path)])
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_init_creates_a_project_that_trains_passes_its_tests_and_records_the_model(tmp_path):
+    project = tmp_path / "bot"
+    assert runner.invoke(app, ["init", str(project)]).exit_code == 0
+    config = str(project / "config.toml")
+    assert runner.invoke(app, ["check", "--config", config]).exit_code == 0
+    trained = runner.invoke(app, ["train", "--config", config, "--device", "cpu"])
+    assert trained.exit_code == 0, trained.output
+    assert (project / "models" / "nlu" / "checkpoint.json").is_file()
+    from bot.storage.store import ConversationStore
+
+    models = ConversationStore(f"sqlite:///{project}/data/slmbot.db").models("nlu")
+    assert len(models) == 1 and models[0].active
+    tested = runner.invoke(app, ["test", "--config", config, "--path", str(project / "tests" / "conversations")])
+    assert tested.exit_code == 0, tested.output
+    assert "2/2 conversation tests passed" in tested.output
+
+
+def test_example_bot_passes_all_its_conversation_tests(example_model):
+    config = str(ROOT / "config.toml")
+    result = runner.invoke(app, ["test", "--config", config, "--model", str(example_model), "--path", str(ROOT / "tests" / "conversations")])
+    assert result.exit_code == 0, result.output
+    assert "32/32 conversation tests passed" in result.output
+
+
+def test_a_failing_conversation_test_exits_1_and_shows_the_transcript(example_model, tmp_path):
+    (tmp_path / "t.yml").write_text("- test: wrong expectation\n  steps:\n    - user: hi\n      bot: [utter_goodbye]\n")
+    result = runner.invoke(app, ["test", "--config", str(ROOT / "config.toml"), "--model", str(example_model), "--path", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "expected response utter_goodbye, got utter_greet" in result.output
+    assert "user: hi" in result.output

@@ -1,0 +1,108 @@
+"""Custom actions: Python functions from a project file and HTTP webhooks over real local HTTP."""
+
+import asyncio
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from bot.actions import ActionContext, ActionRunner, load_actions_module
+from bot.domain import HttpAction
+from slm.errors import DataError
+
+CONTEXT = ActionContext("rest:u1", "u1", "flow", {"order_id": "A-1042"}, Path("."), Path("."))
+
+
+def write_actions(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "actions.py"
+    path.write_text("from bot.actions import action\n\n" + body)
+    return path
+
+
+def test_marked_functions_are_collected(tmp_path):
+    path = write_actions(
+        tmp_path,
+        "@action('echo')\nasync def echo(ctx):\n    return {'order': ctx.slots['order_id']}\n\nasync def helper(ctx):\n    return {}\n",
+    )
+    found = load_actions_module(path)
+    assert list(found) == ["echo"]
+    result = asyncio.run(ActionRunner(found, {}).run("echo", CONTEXT))
+    assert result.ok and result.data == {"order": "A-1042"}
+
+
+def test_sync_action_is_rejected_at_import(tmp_path):
+    path = write_actions(tmp_path, "@action('bad')\ndef bad(ctx):\n    return {}\n")
+    with pytest.raises(DataError, match="failed to import: TypeError: action 'bad' must be an async function"):
+        load_actions_module(path)
+
+
+@pytest.mark.parametrize(
+    "body, error",
+    [
+        ("    raise ValueError('no such order')\n", "action 'a' ValueError: no such order"),
+        ("    return ['not', 'a', 'dict']\n", "action 'a' returned list, expected a dict or None"),
+        ("    import asyncio\n    await asyncio.sleep(5)\n", "action 'a' timed out after 0.2 s"),
+    ],
+)
+def test_failures_become_error_results(tmp_path, body, error):
+    actions = load_actions_module(write_actions(tmp_path, f"@action('a')\nasync def a(ctx):\n{body}"))
+    result = asyncio.run(ActionRunner(actions, {}, timeout=0.2).run("a", CONTEXT))
+    assert not result.ok and result.error == error
+
+
+class WebhookHandler(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/slow":
+            time.sleep(1.0)
+        status, body = (500, b"oops") if self.path == "/fail" else (200, json.dumps({"echo": payload}).encode())
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (the timeout test)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), WebhookHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def run_http(url: str, timeout: float = 2.0):
+    async def go():
+        runner = ActionRunner({}, {"hook": HttpAction("hook", url, timeout)})
+        try:
+            return await runner.run("hook", CONTEXT)
+        finally:
+            await runner.close()
+
+    return asyncio.run(go())
+
+
+def test_http_action_posts_the_context_and_returns_the_json(webhook_server):
+    result = run_http(f"{webhook_server}/ok")
+    assert result.ok
+    assert result.data["echo"]["action"] == "hook"
+    assert result.data["echo"]["slots"] == {"order_id": "A-1042"}
+    assert "project" not in result.data["echo"]
+
+
+def test_http_action_errors_and_timeouts(webhook_server):
+    failed = run_http(f"{webhook_server}/fail")
+    assert failed.error == f"action 'hook' RuntimeError: {webhook_server}/fail answered HTTP 500"
+    slow = run_http(f"{webhook_server}/slow", timeout=0.2)
+    assert slow.error == "action 'hook' timed out after 0.2 s"
+    refused = run_http("http://127.0.0.1:9/none")
+    assert not refused.ok and "ConnectError" in refused.error

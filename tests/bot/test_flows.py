@@ -1,0 +1,190 @@
+"""The pure flow engine, driven with hand-made parses: no model, no database, no I/O."""
+
+import pytest
+
+from bot.actions import ActionResult
+from bot.conversation_tests import load_tests
+from bot.domain import load_valid_domain
+from bot.flow_spec import SlotSpec
+from bot.flows import DialogueState, FlowEngine, HandOff, Policy, Respond, RunAction, SlotSet, validate_value
+from bot.types import Entity, Parse
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def engine() -> FlowEngine:
+    return FlowEngine(load_valid_domain(ROOT), Policy(fallback_threshold=0.5, ambiguity_margin=0.05, max_failures=2))
+
+
+def parse(intent: str, confidence: float = 0.95, runner_up: tuple[str, float] = ("greet", 0.01), text: str = "", **entities: str) -> Parse:
+    found = tuple(Entity(name, value, 0, len(value), value) for name, value in entities.items())
+    return Parse(text or intent, intent, confidence, ((intent, confidence), runner_up), found)
+
+
+def responses(decision) -> list[str]:
+    return [c.response for c in decision.commands if isinstance(c, Respond)]
+
+
+def finish_action(engine, decision, data=None, error=None):
+    """Answer the pending action (as the orchestrator would) and return the next decision."""
+    assert decision.pending_action is not None
+    return engine.on_action_result(decision.state, ActionResult(data or {}, error))
+
+
+def test_trigger_with_entity_validates_then_runs_steps(engine):
+    decision = engine.on_message(DialogueState(), parse("order_status", order_id="b-2001"))
+    action = decision.pending_action
+    assert isinstance(action, RunAction) and action.action == "validate_order_id" and action.value == "b-2001"
+    decision = finish_action(engine, decision, {"valid": True, "value": "B-2001", "contents": "blender"})
+    assert decision.pending_action.action == "lookup_order"
+    assert decision.pending_action.slots == {"order_id": "B-2001"}
+    decision = finish_action(engine, decision, {"status": "shipped", "contents": "blender", "carrier": "DHL", "eta": "tomorrow"})
+    assert responses(decision) == ["utter_order_shipped"]
+    assert decision.commands[0].context["order"]["carrier"] == "DHL"
+    assert decision.state.stack == [] and decision.state.last_flow.flow == "order_status"
+
+
+def test_missing_slot_is_asked_and_a_bad_pattern_is_explained(engine):
+    decision = engine.on_message(DialogueState(), parse("order_status"))
+    assert responses(decision) == ["utter_ask_order_id"]
+    assert decision.state.stack[0].asking == "order_id"
+    decision = engine.on_message(decision.state, parse("inform", order_id="12345"))
+    assert responses(decision) == ["utter_unknown_order", "utter_ask_order_id"]
+    assert decision.commands[0].context["value"] == "12345"
+
+
+def test_validator_rejection_keeps_asking(engine):
+    decision = engine.on_message(DialogueState(), parse("refund_status", order_id="Z-9999"))
+    decision = finish_action(engine, decision, {"valid": False})
+    assert responses(decision) == ["utter_unknown_order", "utter_ask_order_id"]
+    assert "order_id" not in decision.state.stack[0].slots
+
+
+def test_several_slots_in_one_message(engine):
+    decision = engine.on_message(DialogueState(), parse("change_address", order_id="E-5090", address="9 Mill Road, York"))
+    decision = finish_action(engine, decision, {"valid": True, "value": "E-5090"})
+    assert decision.pending_action.action == "change_address"
+    assert decision.pending_action.slots == {"order_id": "E-5090", "address": "9 Mill Road, York"}
+
+
+def test_from_text_fills_the_asked_slot_but_not_on_a_correction(engine):
+    state = engine.on_message(DialogueState(), parse("change_address")).state
+    state = finish_action(engine, engine.on_message(state, parse("inform", order_id="H-8034")), {"valid": True}).state
+    assert state.stack[0].asking == "address"
+    decision = engine.on_message(state, parse("inform", text="sorry, I meant E-5090", order_id="E-5090"))
+    decision = finish_action(engine, decision, {"valid": True})
+    assert responses(decision) == ["utter_ask_address"]
+    assert decision.state.stack[0].slots == {"order_id": "E-5090"}
+    decision = engine.on_message(decision.state, parse("inform", confidence=0.3, text="9 Mill Road, York"))
+    assert decision.pending_action.slots["address"] == "9 Mill Road, York"
+
+
+def test_digression_answer_then_resume_prompt(engine):
+    state = engine.on_message(DialogueState(), parse("order_status")).state
+    decision = engine.on_message(state, parse("opening_hours"))
+    assert responses(decision) == ["utter_opening_hours", "utter_ask_order_id"]
+    assert decision.state.stack[0].flow == "order_status"
+
+
+def test_digression_into_another_flow_returns_to_the_first(engine):
+    state = engine.on_message(DialogueState(), parse("return_item")).state
+    decision = engine.on_message(state, parse("product_availability", product="blender"))
+    assert [f.flow for f in decision.state.stack] == ["return_item", "product_availability"]
+    decision = finish_action(engine, decision, {"known": True, "in_stock": True, "price": "59.90 EUR"})
+    assert responses(decision) == ["utter_in_stock", "utter_ask_order_id"]
+    assert [f.flow for f in decision.state.stack] == ["return_item"]
+
+
+def test_correction_after_a_flow_ends_reruns_it(engine):
+    decision = engine.on_message(DialogueState(), parse("refund_status", order_id="C-3310"))
+    decision = finish_action(engine, decision, {"valid": True})
+    state = finish_action(engine, decision, {"status": "none"}).state
+    decision = engine.on_message(state, parse("inform", order_id="G-7123"))
+    assert decision.pending_action.action == "validate_order_id" and decision.pending_action.value == "G-7123"
+
+
+def test_cancel_clears_the_open_flow(engine):
+    state = engine.on_message(DialogueState(), parse("cancel_order")).state
+    decision = engine.on_message(state, parse("stop"))
+    assert responses(decision) == ["utter_flow_cancelled"]
+    assert decision.state.stack == []
+
+
+def test_bool_slot_from_intent_and_branch(engine):
+    decision = engine.on_message(DialogueState(), parse("cancel_order", order_id="A-1042"))
+    decision = finish_action(engine, decision, {"valid": True})
+    assert responses(decision) == ["utter_confirm_cancel"]
+    decision = engine.on_message(decision.state, parse("deny"))
+    assert SlotSet("confirm_cancel", False) in decision.commands
+    assert responses(decision) == ["utter_cancel_kept"]
+    assert decision.pending_action is None
+
+
+def test_low_confidence_offers_two_intents_then_hands_off(engine):
+    unsure = parse("cancel_order", confidence=0.4, runner_up=("order_status", 0.35))
+    decision = engine.on_message(DialogueState(), unsure)
+    clarify = decision.commands[0]
+    assert clarify.response == "utter_clarify"
+    assert [b.payload for b in clarify.buttons] == ["/cancel_order", "/order_status"]
+    assert [b.title for b in clarify.buttons] == ["Cancel an order", "Track an order"]
+    decision = engine.on_message(decision.state, unsure)
+    assert responses(decision) == ["utter_handoff"]
+    assert any(isinstance(c, HandOff) for c in decision.commands)
+    assert decision.state.handed_off
+
+
+def test_ambiguous_top_two_count_as_not_understood(engine):
+    decision = engine.on_message(DialogueState(), parse("cancel_order", confidence=0.51, runner_up=("order_status", 0.49)))
+    assert responses(decision) == ["utter_clarify"]
+
+
+def test_handed_off_conversation_is_silent(engine):
+    state = engine.on_message(DialogueState(), parse("human_handoff")).state
+    assert state.handed_off
+    decision = engine.on_message(state, parse("greet"))
+    assert decision.commands == []
+
+
+def test_failed_action_gives_the_failure_reply_and_drops_the_flow(engine):
+    decision = engine.on_message(DialogueState(), parse("product_availability", product="blender"))
+    decision = finish_action(engine, decision, error="action 'check_stock' timed out after 10 s")
+    assert responses(decision) == ["utter_action_failed"]
+    assert decision.state.stack == []
+
+
+def test_state_round_trips_through_json(engine):
+    import json
+
+    state = engine.on_message(DialogueState(), parse("return_item", product="blender")).state
+    restored = DialogueState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert restored == state
+
+
+def test_unknown_intent_without_flow_gets_the_default_reply(engine):
+    assert responses(engine.on_message(DialogueState(), parse("inform"))) == ["utter_default"]
+
+
+@pytest.mark.parametrize(
+    "spec, raw, expected",
+    [
+        (SlotSpec("n", "p", type="int"), "4", 4),
+        (SlotSpec("n", "p", type="int"), "four", None),
+        (SlotSpec("b", "p", type="bool"), "yes", True),
+        (SlotSpec("e", "p", type="email"), "a@b.co", "a@b.co"),
+        (SlotSpec("e", "p", type="email"), "nope", None),
+        (SlotSpec("c", "p", choices=("Red", "Blue")), "blue", "Blue"),
+        (SlotSpec("c", "p", choices=("Red", "Blue")), "green", None),
+        (SlotSpec("o", "p", pattern=r"[A-Z]-\d{4}"), "A-1042", "A-1042"),
+        (SlotSpec("o", "p", pattern=r"[A-Z]-\d{4}"), "A-10", None),
+    ],
+)
+def test_validate_value(spec, raw, expected):
+    assert validate_value(spec, raw) == expected
+
+
+def test_the_example_domain_has_what_the_issue_asks_for():
+    domain = load_valid_domain(ROOT)
+    assert len(domain.intents) >= 15
+    assert len(set(domain.entities)) >= 4
+    assert sum(1 for flow in domain.flows.values() if flow.slots) >= 6
+    assert len(load_tests(ROOT / "tests" / "conversations")) >= 25

@@ -1,0 +1,54 @@
+"""The conversation store on SQLite and on the local PostgreSQL: migrations, turns, handoff queue, models."""
+
+import pytest
+
+from bot.storage.store import ConversationStore, StorageUnavailable
+from bot.storage.tables import Conversation, Event
+
+
+@pytest.fixture
+def store(database_url):
+    store = ConversationStore(database_url)
+    store.migrate()
+    store.migrate()  # idempotent
+    yield store
+    store.close()
+
+
+def test_a_turn_is_saved_with_its_events_in_order(store):
+    conversation = Conversation(id="rest:ann", channel="rest", sender="ann", state={"stack": []})
+    store.save_turn(conversation, [
+        Event(conversation_id="rest:ann", kind="user", text="hi", intent="greet", confidence=0.9, entities=[], model_version="abc"),
+        Event(conversation_id="rest:ann", kind="bot", text="Hello!", source="template", response="utter_greet"),
+    ])
+    conversation.state = {"stack": [{"flow": "x"}]}
+    store.save_turn(conversation, [Event(conversation_id="rest:ann", kind="user", text="bye")])
+    loaded = store.conversation("rest:ann")
+    assert loaded.state == {"stack": [{"flow": "x"}]}
+    assert [e.text for e in store.events("rest:ann")] == ["hi", "Hello!", "bye"]
+    assert store.events("rest:ann", kinds=("bot",))[0].response == "utter_greet"
+    assert store.conversation("rest:nobody") is None
+
+
+def test_undelivered_messages_and_handoff_queue(store):
+    conversation = Conversation(id="rest:bob", channel="rest", sender="bob", handed_off=True)
+    store.save_turn(conversation, [Event(conversation_id="rest:bob", kind="bot", text="agent says hi", source="agent", delivered=False)])
+    pending = store.events("rest:bob", undelivered=True)
+    assert [e.text for e in pending] == ["agent says hi"]
+    store.mark_delivered([pending[0].id])
+    assert store.events("rest:bob", undelivered=True) == []
+    assert [c.id for c in store.handed_off()] == ["rest:bob"]
+
+
+def test_recording_a_model_makes_it_the_active_one(store):
+    store.record_model("nlu", "v1", "/m/1", {"dev": {"intent_accuracy": 0.9}})
+    store.record_model("nlu", "v2", "/m/2", {})
+    models = store.models("nlu")
+    assert [(m.version, m.active) for m in models] == [("v2", True), ("v1", False)]
+    assert models[1].metrics["dev"]["intent_accuracy"] == 0.9
+
+
+def test_a_database_that_is_down_raises_storage_unavailable():
+    store = ConversationStore("postgresql+psycopg://postgres@127.0.0.1:9/test")
+    with pytest.raises(StorageUnavailable, match="database error: OperationalError"):
+        store.conversation("rest:x")
