@@ -34,6 +34,8 @@ bench: install
 	$(PIP) install -q -e '.[dev,bench]'
 	$(PY) -m bench.nlu
 	$(PY) -m bench.pretraining
+	test -f models/nlu/checkpoint.json || OMP_NUM_THREADS=2 $(VENV)/bin/slmbot train
+	$(PY) -m bench.server
 	@if $(PY) -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then \
 		$(PY) -m bench.gpu; else echo "no CUDA device: skipping bench.gpu (python -m bench.gpu --tiny runs on CPU)"; fi
 

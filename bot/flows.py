@@ -138,6 +138,7 @@ class FlowEngine:
     def __init__(self, domain: Domain, policy: Policy = Policy()) -> None:
         self.domain, self.policy = domain, policy
         self.expressions = template_environment()
+        self.conditions: dict[str, Any] = {}  # compiled once per condition text
 
     def on_message(self, state: DialogueState, parse: Parse) -> Decision:
         """React to one parsed user message."""
@@ -346,7 +347,9 @@ class FlowEngine:
 
     def _holds(self, condition: str, frame: Frame) -> bool:
         try:
-            return bool(self.expressions.compile_expression(condition, undefined_to_none=False)(**self._context(frame)))
+            if condition not in self.conditions:
+                self.conditions[condition] = self.expressions.compile_expression(condition, undefined_to_none=False)
+            return bool(self.conditions[condition](**self._context(frame)))
         except jinja2.TemplateError as error:
             log.warning("flow %s: condition %r failed (%s); taking it as false", frame.flow, condition, error)
             return False

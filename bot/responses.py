@@ -70,16 +70,19 @@ class ResponseRenderer:
         self.responses = responses
         self.environment = template_environment()
         self.random = random.Random(seed)
+        self.compiled: dict[str, jinja2.Template] = {}  # compiling costs more than rendering
+
+    def _template(self, text: str) -> jinja2.Template:
+        if text not in self.compiled:
+            self.compiled[text] = self.environment.from_string(text)
+        return self.compiled[text]
 
     def render(self, name: str, context: dict[str, Any], extra_buttons: tuple[Button, ...] = ()) -> BotReply:
         """The reply for response ``name``; a template that fails at run time gives the failure message."""
         variant = self.random.choice(self.responses[name].variants)
         try:
-            text = self.environment.from_string(variant.text).render(context)
-            buttons = tuple(
-                Button(self.environment.from_string(b.title).render(context), self.environment.from_string(b.payload).render(context))
-                for b in variant.buttons
-            )
+            text = self._template(variant.text).render(context)
+            buttons = tuple(Button(self._template(b.title).render(context), self._template(b.payload).render(context)) for b in variant.buttons)
         except jinja2.TemplateError as error:
             log.error("response %s failed to render: %s", name, error)
             fallback = self.responses["utter_action_failed"].variants[0]
