@@ -185,13 +185,14 @@ def shell(
     config: ConfigOption = Path("config.toml"),
     debug: Annotated[bool, typer.Option(help="Show intent, confidence and entities of each message.")] = False,
     sender: Annotated[str, typer.Option(help="Conversation id to use (continue one by reusing it).")] = "me",
+    model: Annotated[Optional[Path], typer.Option(help="NLU model directory (default: models/nlu).")] = None,
 ) -> None:
     """Chat with the bot in the terminal (stored like any other conversation)."""
     import asyncio
 
     from bot.shell import chat
 
-    asyncio.run(chat(_runtime(config), Console(), sender, debug))
+    asyncio.run(chat(_runtime(config, model), Console(), sender, debug))
 
 
 @app.command("test")

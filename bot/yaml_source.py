@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from slm.errors import DataError
+from slm.intents_yaml import compose_file
 
 
 class YamlMap(dict):
@@ -38,13 +39,7 @@ def load_yaml(path: Path) -> Any:
     Raises:
         DataError: invalid YAML or a non-string mapping key, with the line.
     """
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as error:
-        line = error.problem_mark.line + 1 if error.problem_mark else None
-        raise DataError(path, line, f"invalid YAML: {error.problem}") from None
-    except UnicodeDecodeError as error:
-        raise DataError(path, None, f"not UTF-8 text ({error.reason})") from None
+    root = compose_file(path)
     return None if root is None else _convert(root, path, yaml.SafeLoader(""))
 
 

@@ -70,12 +70,23 @@ class LexiconEntry:
     line: int
 
 
-def _load_file(path: Path) -> tuple[list[Example], list[LexiconEntry]]:
+def compose_file(path: Path) -> yaml.Node | None:
+    """The YAML node tree of ``path`` (line numbers kept); None for an empty file.
+
+    Raises:
+        DataError: invalid YAML (with its line) or text that is not UTF-8.
+    """
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
+        return yaml.compose(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else None
         raise DataError(path, line, f"invalid YAML: {error.problem}") from None
+    except UnicodeDecodeError as error:
+        raise DataError(path, None, f"not UTF-8 text ({error.reason})") from None
+
+
+def _load_file(path: Path) -> tuple[list[Example], list[LexiconEntry]]:
+    root = compose_file(path)
     if root is None:
         return [], []
     entries = _mapping(root, path).get("nlu")

@@ -152,3 +152,14 @@ def test_a_failing_conversation_test_exits_1_and_shows_the_transcript(example_mo
     assert result.exit_code == 1
     assert "expected response utter_goodbye, got utter_greet" in result.output
     assert "user: hi" in result.output
+
+
+def test_shell_chats_shows_buttons_and_debug_parse(example_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/shell.db")
+    args = ["shell", "--config", str(ROOT / "config.toml"), "--model", str(example_model), "--debug", "--sender", "tester"]
+    result = runner.invoke(app, args, input="hi\n1\n/exit\n")
+    assert result.exit_code == 0, result.output
+    assert "greet 1.00" in result.output
+    assert "[1] Track an order" in result.output
+    assert "order_status 1.00" in result.output  # "1" pressed the first button: /order_status
+    assert "order number" in result.output
