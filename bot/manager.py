@@ -101,7 +101,7 @@ class DialogueManager:
             conversation = self._open_session(conversation, message, events)
             parse = await to_thread.run_sync(self.understanding.parse, message.text)
             events.append(_user_event(conversation, parse))
-            decision = self.engine.on_message(DialogueState.from_dict(conversation.state), parse)
+            decision = self.engine.on_message(self._restore(conversation.state), parse)
             replies = await self._carry_out(decision, conversation, message, events)
             await to_thread.run_sync(self.store.save_turn, conversation, events)
             return replies
@@ -154,6 +154,14 @@ class DialogueManager:
         if output is not None and await output.send(conversation.sender, reply) and event.id is not None:
             await to_thread.run_sync(self.store.mark_delivered, [event.id])
         return reply
+
+    def _restore(self, data: dict[str, Any]) -> DialogueState:
+        """The stored state, minus flows the project no longer has (it may have changed since)."""
+        state = DialogueState.from_dict(data)
+        state.stack = [frame for frame in state.stack if frame.flow in self.domain.flows]
+        if state.last_flow and state.last_flow.flow not in self.domain.flows:
+            state.last_flow = None
+        return state
 
     def _open_session(self, conversation: Conversation | None, message: UserMessage, events: list[Event]) -> Conversation:
         """A new conversation, or a new session when the last activity is older than the expiry."""

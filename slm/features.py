@@ -96,6 +96,7 @@ def make_batch(
         if n == 0:  # an empty text keeps one padding piece and word to pool over
             n, words = 1, 1
             pool.append((row, 0, 0, 1.0))
+        words = max(words, 1)  # a first word longer than max_pieces is kept, cut short
         lengths.append(n)
         word_counts.append(words)
         sizes = Counter(encoding.word_index[:n])

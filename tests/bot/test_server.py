@@ -151,3 +151,12 @@ def test_parse_health_and_docs(client):
     assert health["status"] == "ok" and health["database"] == "ok" and health["model"] == parsed["model"]
     assert client.get("/openapi.json").json()["paths"]["/webhooks/rest/webhook"]
     assert client.post("/model/parse", json={"text": ""}).status_code == 422
+    assert say(client, "gina", "a" * MAX_MESSAGE_CHARS)  # one huge word still gets an answer
+
+
+def test_a_stored_flow_the_project_no_longer_has_is_dropped(client, runtime):
+    say(client, "hank", "where is my order?")
+    conversation = runtime.store.conversation("rest:hank")
+    conversation.state["stack"][0]["flow"] = "renamed_flow"
+    runtime.store.save_turn(conversation, [])
+    assert say(client, "hank", "hi")[0]["text"].startswith(("Hi", "Hello"))

@@ -28,3 +28,14 @@ def test_batch_truncates_at_word_boundaries():
     assert batch.mask.sum(1).tolist() == [cut, len(encodings[1].ids), 1]
     assert torch.allclose(batch.word_pool.sum(-1), batch.word_mask.float())
     assert batch.ngram_offsets.tolist()[0] == 0 and len(batch.ngram_offsets) == 3
+
+
+def test_a_first_word_longer_than_max_pieces_is_kept_cut_short():
+    tokenizer = Tokenizer.train(["one two three four five six"] * 10, vocab_size=40)
+    chars = CharVocab.build(["one two three"])
+    text = "x" * 300 + " one"
+    encoding = tokenizer.encode(text)
+    batch = make_batch([text], [encoding], chars, max_pieces=8, max_word_chars=8, pad_id=0, ngram_buckets=64)
+    assert batch.pieces.shape == (1, 8)
+    assert batch.word_mask.sum().item() == 1
+    assert torch.allclose(batch.word_pool.sum(-1), batch.word_mask.float())
