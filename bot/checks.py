@@ -115,7 +115,7 @@ def _flow_problems(domain: Domain, flow: Flow) -> list[Problem]:
                 problem(slot.line, f"slot '{slot.name}': invalid pattern: {error}")
     environment = template_environment()
     for instruction in flow.program:
-        if instruction.op in ("respond", "handoff") and instruction.arg not in domain.responses:
+        if instruction.op in ("respond", "handoff", "generate") and instruction.arg and instruction.arg not in domain.responses:
             problem(instruction.line, f"undefined response '{instruction.arg}'{_suggest(instruction.arg, list(domain.responses))}")
         elif instruction.op == "action" and not domain.has_action(instruction.arg):
             known = [*domain.python_actions, *domain.http_actions]

@@ -16,6 +16,8 @@ from slm.errors import CheckpointError, DataError
 app = typer.Typer(help="Build chatbots on small language models you train yourself.", no_args_is_help=True)
 nlu_app = typer.Typer(help="Train, evaluate and query the intent + entity model.", no_args_is_help=True)
 app.add_typer(nlu_app, name="nlu")
+gen_app = typer.Typer(help="Train, evaluate and query the seq2seq reply generator.", no_args_is_help=True)
+app.add_typer(gen_app, name="gen")
 console = Console(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", help="Project configuration file.")]
@@ -116,7 +118,7 @@ def train(
     config: ConfigOption = Path("config.toml"),
     device: DeviceOption = "auto",
 ) -> None:
-    """Check the project, train everything it needs (the NLU model) and record the model in the database."""
+    """Check the project, train what it needs (NLU; the generator when enabled), record the models in the database."""
     from bot.domain import DomainError, load_valid_domain
     from bot.runtime import model_version
     from bot.storage.store import ConversationStore, StorageUnavailable
@@ -130,9 +132,19 @@ def train(
         store = ConversationStore(project.database_url)
         store.migrate()
         store.record_model("nlu", model_version(out), str(out), {"dev": scores})
+        console.print(f"saved [bold]{out}[/bold] (version {model_version(out)})  dev: " + _scores_line(scores))
+        if project.generator.enabled:
+            from bot.generator_data import agent_pairs, template_pairs
+            from bot.training import train_generator_command
+
+            domain = load_valid_domain(project.root, project.nlu.data)
+            pairs = template_pairs(domain) + agent_pairs(store)
+            generator_dir = project.generator_model_dir
+            metrics = train_generator_command(pairs, None, project.generator, generator_dir, console=console, device=device)
+            store.record_model("generator", model_version(generator_dir), str(generator_dir), metrics)
+            console.print(f"saved [bold]{generator_dir}[/bold] ({len(pairs)} pairs)  dev loss {metrics['dev_loss']:.3f}")
     except (DataError, ConfigError, DomainError, StorageUnavailable, ValueError) as error:
         raise _fail(error) from None
-    console.print(f"saved [bold]{out}[/bold] (version {model_version(out)})  dev: " + _scores_line(scores))
 
 
 @app.command("check")
@@ -166,6 +178,81 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder for the new bot 
     except FileExistsError as error:
         raise _fail(error) from None
     console.print(f"created {len(created)} files in [bold]{directory}[/bold]; next: cd {directory} && slmbot train && slmbot shell")
+
+
+@gen_app.command("train")
+def gen_train(
+    train: Annotated[Path, typer.Option(help="CamRest676 or Taskmaster-4 folder, or a .jsonl of {context, response}.")],
+    out: Annotated[Path, typer.Option(help="Model directory to write.")],
+    dev: Annotated[Optional[Path], typer.Option(help="Dev pairs (default: the corpus's dev split, or 10% of a .jsonl).")] = None,
+    no_attention: Annotated[bool, typer.Option("--no-attention", help="The ablation: no attention, no copy.")] = False,
+    device: DeviceOption = "auto",
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs.")] = None,
+    config: ConfigOption = Path("config.toml"),
+) -> None:
+    """Train the reply generator on dialogue pairs."""
+    from dataclasses import replace
+
+    from bot.training import train_generator_command
+    from slm.dialogue_corpora import load_pairs
+
+    try:
+        project = load_config(config)
+        settings = project.generator
+        if no_attention:
+            settings = replace(settings, model=replace(settings.model, attention=False, copy=False))
+        pairs = load_pairs(train, "train")
+        dev_pairs = load_pairs(dev or train, "dev") if dev is not None or train.suffix != ".jsonl" else None
+        metrics = train_generator_command(pairs, dev_pairs, settings, out, console=console, device=device, epochs=epochs)
+    except (DataError, ConfigError, ValueError) as error:
+        raise _fail(error) from None
+    console.print(f"saved [bold]{out}[/bold]  dev loss {metrics['dev_loss']:.3f}")
+
+
+@gen_app.command("eval")
+def gen_eval(
+    model: Annotated[Path, typer.Option(help="Generator directory.")],
+    data: Annotated[Path, typer.Option(help="Corpus folder or .jsonl.")],
+    split: Annotated[str, typer.Option(help="Corpus split (train, dev, test).")] = "test",
+    beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score replies: corpus BLEU, entity-value accuracy and wrong-value rate."""
+    from slm.dialogue_corpora import load_pairs
+    from slm.generator import Generator
+    from slm.metrics import corpus_bleu, value_scores
+
+    try:
+        generator = Generator.load(model)
+        pairs = load_pairs(data, split)
+    except (DataError, CheckpointError, ValueError) as error:
+        raise _fail(error) from None
+    replies = [g.text for g in generator.generate([p.context for p in pairs], beam=beam)]
+    scores = {"bleu": corpus_bleu(replies, [p.response for p in pairs]), **value_scores(pairs, replies), "n": len(pairs)}
+    if as_json:
+        typer.echo(json.dumps(scores))
+        return
+    table = Table("metric", "value")
+    for key, value in scores.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
+@gen_app.command("generate")
+def gen_generate(
+    context: Annotated[str, typer.Argument(help="The conversation so far, one 'user: ...' / 'bot: ...' line per turn.")],
+    model: Annotated[Path, typer.Option(help="Generator directory.")],
+    beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 4,
+) -> None:
+    """Print a generated reply and its score (mean log-probability per piece) as JSON."""
+    from slm.generator import Generator
+
+    try:
+        generator = Generator.load(model)
+    except CheckpointError as error:
+        raise _fail(error) from None
+    result = generator.generate([context.replace("\\n", "\n")], beam=beam)[0]
+    typer.echo(json.dumps({"text": result.text, "score": result.score}, ensure_ascii=False))
 
 
 def _runtime(config: Path, model: Path | None = None, **overrides):

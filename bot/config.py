@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.flows import Policy
 from slm.joint import ModelSizes
+from slm.seq2seq import Seq2SeqConfig
 from slm.train import TrainSettings
 
 T = TypeVar("T")
@@ -26,6 +27,18 @@ class NLUSettings:
     data: Path = Path("intents")
     dev_share: float = 0.1
     model: ModelSizes = field(default_factory=ModelSizes)
+    training: TrainSettings = field(default_factory=TrainSettings)
+
+
+@dataclass(frozen=True)
+class GeneratorSettings:
+    """``[generator]``: the seq2seq reply generator (off unless ``enabled``), its decoding and gate."""
+
+    enabled: bool = False
+    beam: int = 1
+    min_score: float = -1.0
+    dev_share: float = 0.1
+    model: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
     training: TrainSettings = field(default_factory=TrainSettings)
 
 
@@ -63,6 +76,12 @@ class Config:
     dialogue: Policy = field(default_factory=Policy)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     actions: ActionSettings = field(default_factory=ActionSettings)
+    generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+
+    @property
+    def generator_model_dir(self) -> Path:
+        """Where `slmbot train` writes, and the server reads, the reply generator."""
+        return self.models_dir / "generator"
 
     @property
     def database_url(self) -> str:
@@ -124,7 +143,14 @@ def load_config(path: Path) -> Config:
     dialogue = _section(Policy, raw.get("dialogue", {}), f"{path}: [dialogue]")
     database = _section(DatabaseSettings, raw.get("database", {}), f"{path}: [database]")
     actions = _section(ActionSettings, raw.get("actions", {}), f"{path}: [actions]")
-    unknown = set(raw) - {"project", "nlu", "server", "dialogue", "database", "actions"}
+    generator_raw = dict(raw.get("generator", {}))
+    generator_model = _section(Seq2SeqConfig, generator_raw.pop("model", {}), f"{path}: [generator.model]")
+    generator_training = _section(TrainSettings, generator_raw.pop("training", {}), f"{path}: [generator.training]")
+    generator = replace(_section(GeneratorSettings, generator_raw, f"{path}: [generator]"), model=generator_model, training=generator_training)
+    unknown = set(raw) - {"project", "nlu", "server", "dialogue", "database", "actions", "generator"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
-    return Config(root, root / project.get("models_dir", "models"), root / project.get("data_dir", "data"), nlu_settings, server, dialogue, database, actions)
+    return Config(
+        root, root / project.get("models_dir", "models"), root / project.get("data_dir", "data"), nlu_settings, server, dialogue,
+        database, actions, generator,
+    )

@@ -158,8 +158,8 @@ class FlowCompiler:
             self._step(step, step_line, program)
 
     def _step(self, step: Any, line: int, program: list[Instruction]) -> None:
-        if step == "end":
-            program.append(Instruction("end", line=line))
+        if step in ("end", "generate"):
+            program.append(Instruction(step, line=line))
             return
         if not isinstance(step, YamlMap) or not step:
             self._problem(line, "a step is a mapping: respond, action, set, if, handoff, or the word 'end'")
@@ -182,8 +182,11 @@ class FlowCompiler:
             program.append(Instruction("handoff", response, line=line))
         elif kind == "end":
             program.append(Instruction("end", line=line))
+        elif kind == "generate":
+            fallback = step["generate"] if isinstance(step["generate"], str) else None
+            program.append(Instruction("generate", fallback, line=line))
         else:
-            self._problem(line, f"unknown step '{kind}' (respond, action, set, if, handoff, end)")
+            self._problem(line, f"unknown step '{kind}' (respond, action, set, if, generate, handoff, end)")
 
     def _if(self, step: YamlMap, line: int, program: list[Instruction]) -> None:
         """``if/then/else`` -> jump_unless(cond, else) ; then... ; jump(end) ; else... ."""

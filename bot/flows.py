@@ -39,6 +39,7 @@ class Policy:
     session_expiry_minutes: float = 60.0
     cancel_intent: str = "stop"
     inform_intent: str = "inform"
+    generator_fallback: bool = True
 
 
 @dataclass
@@ -62,6 +63,7 @@ class DialogueState:
     handed_off: bool = False
     failures: int = 0
     last_flow: Frame | None = None
+    generating: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for the conversation store."""
@@ -78,6 +80,7 @@ class DialogueState:
             handed_off=bool(data.get("handed_off", False)),
             failures=int(data.get("failures", 0)),
             last_flow=Frame(**last) if last else None,
+            generating=data.get("generating"),
         )
 
 
@@ -102,6 +105,16 @@ class RunAction:
 
 
 @dataclass(frozen=True)
+class Generate:
+    """Ask the response generator for a reply; the engine waits for `FlowEngine.on_generated`.
+
+    ``facts`` (intent, slots, action results) go into the generator's context next to the turns.
+    """
+
+    facts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SlotSet:
     """A slot got a value (recorded in the conversation log)."""
 
@@ -116,7 +129,7 @@ class HandOff:
     reason: str
 
 
-Command = Union[Respond, RunAction, SlotSet, HandOff]
+Command = Union[Respond, RunAction, Generate, SlotSet, HandOff]
 
 
 @dataclass
@@ -127,16 +140,18 @@ class Decision:
     commands: list[Command] = field(default_factory=list)
 
     @property
-    def pending_action(self) -> RunAction | None:
+    def pending(self) -> RunAction | Generate | None:
+        """The action or generation whose result the engine waits for, if any."""
         last = self.commands[-1] if self.commands else None
-        return last if isinstance(last, RunAction) else None
+        return last if isinstance(last, (RunAction, Generate)) else None
 
 
 class FlowEngine:
     """Decides what the bot does next; see the module docstring."""
 
-    def __init__(self, domain: Domain, policy: Policy = Policy()) -> None:
+    def __init__(self, domain: Domain, policy: Policy = Policy(), can_generate: bool = False) -> None:
         self.domain, self.policy = domain, policy
+        self.can_generate = can_generate
         self.expressions = template_environment()
         self.conditions: dict[str, Any] = {}  # compiled once per condition text
 
@@ -156,7 +171,7 @@ class FlowEngine:
             proceed = self._continue_flow(state, parse, confident, out)
         else:
             proceed = self._start(state, parse, confident, out)
-        if proceed:
+        if proceed and decision.pending is None:
             self._advance(state, out)
         return decision
 
@@ -185,6 +200,27 @@ class FlowEngine:
         self._advance(state, out)
         return decision
 
+    def on_generated(self, state: DialogueState, passed: bool) -> Decision:
+        """Resume after a `Generate`: ``passed`` says whether a generated reply got through the safety gate."""
+        decision = Decision(copy.deepcopy(state))
+        state, out = decision.state, decision.commands
+        pending, state.generating = state.generating, None
+        assert pending is not None, "on_generated without a pending generation"
+        if passed:
+            state.failures = 0 if pending["fallback"] == "handoff" else state.failures
+        elif pending["fallback"] == "handoff":
+            self._hand_off(state, "utter_handoff", pending["reason"], out)
+        elif pending["response"]:
+            out.append(Respond(pending["response"], self._context(state.stack[-1]) if state.stack else {}))
+        if pending["in_flow"] and not state.handed_off:
+            self._advance(state, out)
+        return decision
+
+    def _generate(self, state: DialogueState, facts: list[str], out: list[Command], *, fallback: str, response: str | None = None, reason: str = "", in_flow: bool = False) -> None:
+        """Wait for a generated reply; ``fallback`` (respond or handoff) happens if the gate rejects it."""
+        state.generating = {"fallback": fallback, "response": response, "reason": reason, "in_flow": in_flow}
+        out.append(Generate(tuple(facts)))
+
     def _confident(self, parse: Parse) -> bool:
         if parse.confidence < self.policy.fallback_threshold:
             return False
@@ -207,6 +243,8 @@ class FlowEngine:
             redo = Frame(state.last_flow.flow, slots=dict(state.last_flow.slots))
             state.stack.append(redo)
             self._fill(redo, self._entity_fills(self.domain.flows[redo.flow], parse), out)
+        elif self.can_generate and self.policy.generator_fallback:
+            self._generate(state, _parse_facts(parse), out, fallback="respond", response="utter_default")
         else:
             out.append(Respond("utter_default"))
         return True
@@ -249,7 +287,11 @@ class FlowEngine:
         """Low confidence: offer the two likeliest intents as buttons; after repeated failures, hand off."""
         state.failures += 1
         if state.failures >= self.policy.max_failures:
-            self._hand_off(state, "utter_handoff", f"{state.failures} messages in a row not understood", out)
+            reason = f"{state.failures} messages in a row not understood"
+            if self.can_generate and self.policy.generator_fallback:
+                self._generate(state, _parse_facts(parse), out, fallback="handoff", reason=reason)
+            else:
+                self._hand_off(state, "utter_handoff", reason, out)
             return
         handled = [name for name, _ in parse.ranking if self.domain.offerable(name)]
         buttons = tuple(Button(self.domain.title(name), f"/{name}") for name in handled[:2])
@@ -334,6 +376,10 @@ class FlowEngine:
         elif op == "handoff":
             self._hand_off(state, arg, f"flow '{flow.name}'", out, self._context(frame))
             return True
+        elif op == "generate":
+            facts = [f"flow {flow.name}", *_slot_facts(frame)]
+            self._generate(state, facts, out, fallback="respond", response=arg, in_flow=True)
+            return True
         elif op == "end":
             frame.pc = len(flow.program)
         return False
@@ -356,6 +402,18 @@ class FlowEngine:
 
     def _context(self, frame: Frame) -> dict[str, Any]:
         return {**frame.slots, **frame.results, "slots": dict(frame.slots), "flow": frame.flow}
+
+
+def _parse_facts(parse: Parse) -> list[str]:
+    values = parse.entity_values()
+    return [f"intent {parse.intent}", *([" ; ".join(f"{k} {v}" for k, v in values.items())] if values else [])]
+
+
+def _slot_facts(frame: Frame) -> list[str]:
+    """Slots and scalar action results as ``name value`` facts for the generator's context."""
+    scalars = {**frame.slots, **{f"{r}.{k}": v for r, data in frame.results.items() if isinstance(data, dict) for k, v in data.items()}}
+    pairs = [f"{k} {v}" for k, v in scalars.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    return [" ; ".join(pairs)] if pairs else []
 
 
 def validate_value(spec: SlotSpec, raw: Any) -> Any:

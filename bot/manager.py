@@ -20,7 +20,8 @@ from anyio import to_thread
 from bot.actions import ActionContext, ActionRunner
 from bot.channels.base import OutputChannel
 from bot.domain import Domain
-from bot.flows import Decision, DialogueState, FlowEngine, HandOff, Policy, Respond, RunAction, SlotSet
+from bot.flows import Decision, DialogueState, FlowEngine, Generate, HandOff, Policy, Respond, RunAction, SlotSet
+from bot.generation import GatedReply, ReplyGenerator
 from bot.responses import ResponseRenderer
 from bot.storage.store import ConversationStore, as_utc
 from bot.storage.tables import Conversation, Event, utc_now
@@ -29,6 +30,7 @@ from bot.understanding import Understanding
 
 log = logging.getLogger(__name__)
 MAX_ACTIONS_PER_TURN = 20
+CONTEXT_TURNS = 4
 
 
 class ConversationNotFound(KeyError):
@@ -76,10 +78,11 @@ class DialogueManager:
         data_dir: Path,
         policy: Policy = Policy(),
         seed: int | None = None,
+        generator: ReplyGenerator | None = None,
     ) -> None:
         self.domain, self.understanding, self.store, self.actions, self.policy = domain, understanding, store, actions, policy
-        self.data_dir = data_dir
-        self.engine = FlowEngine(domain, policy)
+        self.data_dir, self.generator = data_dir, generator
+        self.engine = FlowEngine(domain, policy, can_generate=generator is not None)
         self.renderer = ResponseRenderer(domain.responses, seed)
         self.outputs: dict[str, OutputChannel] = {}
         self.locks = KeyedLocks()
@@ -192,9 +195,20 @@ class DialogueManager:
                 elif isinstance(command, HandOff):
                     conversation.handed_off = True
                     events.append(_event(conversation, "handoff", data={"reason": command.reason}))
-            pending = decision.pending_action
+            pending = decision.pending
             if pending is None:
                 break
+            if isinstance(pending, Generate):
+                generated = await self._generate(conversation, events, pending)
+                if generated.passed:
+                    reply = BotReply(generated.text, source="generator", data={"score": generated.score, "gate": "passed"})
+                    replies.append(reply)
+                    events.append(_bot_event(conversation, reply))
+                else:
+                    data = {"text": generated.text, "score": generated.score, "gate": "rejected", "reason": generated.rejected}
+                    events.append(_event(conversation, "generation_rejected", data=data))
+                decision = self.engine.on_generated(decision.state, generated.passed)
+                continue
             result = await self.actions.run(pending.action, self._action_context(pending, conversation, message))
             events.append(_event(conversation, "action", data={"action": pending.action, "result": result.data, "error": result.error}))
             decision = self.engine.on_action_result(decision.state, result)
@@ -202,6 +216,14 @@ class DialogueManager:
             log.error("conversation %s: more than %d actions in one turn; stopping", conversation.id, MAX_ACTIONS_PER_TURN)
         conversation.state = decision.state.to_dict()
         return replies
+
+    async def _generate(self, conversation: Conversation, events: list[Event], command: Generate) -> GatedReply:
+        """A gated generated reply to the last turns (stored ones plus this turn's so far)."""
+        assert self.generator is not None
+        generator = self.generator
+        stored = await to_thread.run_sync(lambda: self.store.events(conversation.id, kinds=("user", "bot"), last=CONTEXT_TURNS))
+        turns = [("user" if e.kind == "user" else "bot", e.text or "") for e in [*stored, *events] if e.kind in ("user", "bot")]
+        return await to_thread.run_sync(generator.reply, turns[-CONTEXT_TURNS:], command.facts)
 
     def _action_context(self, command: RunAction, conversation: Conversation, message: UserMessage) -> ActionContext:
         return ActionContext(

@@ -9,10 +9,13 @@ from pathlib import Path
 from bot.actions import ActionRunner
 from bot.config import Config
 from bot.domain import Domain, load_valid_domain
+from bot.generation import ReplyGenerator
 from bot.manager import DialogueManager
+from bot.safety import SafetyGate, template_words
 from bot.storage.store import ConversationStore
 from bot.understanding import Lexicon, Understanding
 from slm.errors import CheckpointError
+from slm.generator import Generator
 from slm.nlu import NLUModel
 
 
@@ -35,6 +38,25 @@ def load_nlu(model_dir: Path) -> tuple[NLUModel, str]:
     if not (model_dir / "checkpoint.json").is_file():
         raise ModelMissing(f"no trained model at {model_dir}: run `slmbot train` first")
     return NLUModel.load(model_dir), model_version(model_dir)
+
+
+def load_reply_generator(config: Config, domain: Domain, store: ConversationStore) -> ReplyGenerator:
+    """The trained generator behind the safety gate, which knows the bot's entity values and templates.
+
+    Raises:
+        ModelMissing, CheckpointError.
+    """
+    directory = config.generator_model_dir
+    if not (directory / "checkpoint.json").is_file():
+        raise ModelMissing(f"the generator is enabled but not trained ({directory}): run `slmbot train`")
+    version, generator = model_version(directory), Generator.load(directory)
+    if not any(m.version == version for m in store.models("generator")):
+        store.record_model("generator", version, str(directory), generator.meta.get("metrics", {}))
+    values = {e.text[s.start : s.end].lower() for e in domain.examples for s in e.spans}
+    values |= {text.lower() for entry in domain.lexicon for _, text in entry.items if entry.kind != "regex"}
+    texts = [t for r in domain.responses.values() for v in r.variants for t in (v.text, *(b.title for b in v.buttons))]
+    gate = SafetyGate(config.generator.min_score, frozenset(values), template_words(texts))
+    return ReplyGenerator(generator, gate, config.generator.beam, version)
 
 
 @dataclass
@@ -73,7 +95,8 @@ class BotRuntime:
             store.record_model("nlu", version, str(directory), nlu.meta.get("metrics", {}))
         understanding = Understanding(nlu, Lexicon.from_entries(domain.lexicon), version)
         actions = ActionRunner(domain.python_actions, domain.http_actions, config.actions.timeout)
-        manager = DialogueManager(domain, understanding, store, actions, data_dir or config.data_dir, config.dialogue, seed)
+        generator = load_reply_generator(config, domain, store) if config.generator.enabled else None
+        manager = DialogueManager(domain, understanding, store, actions, data_dir or config.data_dir, config.dialogue, seed, generator)
         return cls(config, domain, manager, store)
 
     async def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -9,8 +10,9 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.config import Config
+from bot.config import Config, GeneratorSettings
 from slm.datasets import load_examples, split_dev
+from slm.dialogue_corpora import DialoguePair
 from slm.errors import DataError
 from slm.train import EpochReport, TrainSettings, is_main_process
 
@@ -66,6 +68,39 @@ def train_nlu_command(
     if is_main_process():
         nlu.save(out)
     return nlu.meta["metrics"]["dev"]
+
+
+def _describe_generator(report: EpochReport) -> str:
+    mark = " *" if report.best else ""
+    return f"loss {report.loss:.3f}  dev loss {report.scores['dev_loss']:.3f}{mark}"
+
+
+def train_generator_command(
+    pairs: list[DialoguePair],
+    dev: list[DialoguePair] | None,
+    settings: GeneratorSettings,
+    out: Path,
+    *,
+    console: Console,
+    device: str = "auto",
+    epochs: int | None = None,
+) -> dict[str, float]:
+    """Train the reply generator with progress display and save it; without ``dev``, ``dev_share`` of the pairs is held out."""
+    from slm.generator import train_generator
+
+    if len(pairs) < 10:
+        raise DataError(out, None, f"only {len(pairs)} (context, reply) pairs: the generator needs at least 10")
+    if dev is None:
+        shuffled = random.Random(settings.training.seed).sample(pairs, len(pairs))
+        cut = max(1, int(len(shuffled) * settings.dev_share))
+        pairs, dev = shuffled[cut:], shuffled[:cut]
+    training = replace(settings.training, device=device, **({"epochs": epochs} if epochs else {}))
+    progress, on_epoch = _progress(console, training.epochs, _describe_generator)
+    with progress:
+        generator = train_generator(pairs, dev, settings.model, training, on_epoch)
+    if is_main_process():
+        generator.save(out)
+    return generator.meta["metrics"]
 
 
 def pretrain_command(

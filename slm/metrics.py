@@ -1,9 +1,11 @@
-"""NLU scores: intent accuracy, span-level slot F1 (conlleval semantics), frame accuracy, OOS."""
+"""Scores: intent accuracy, span-level slot F1 (conlleval semantics), frame accuracy, OOS; BLEU and
+entity-value accuracy of generated replies."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
+from slm.dialogue_corpora import DialoguePair, mentioned
 from slm.examples import Example, Span
 
 
@@ -44,3 +46,34 @@ def nlu_scores(
         scores["in_scope_accuracy"] = sum(in_scope) / len(in_scope) if in_scope else 0.0
         scores["oos_recall"] = sum(out_scope) / len(out_scope) if out_scope else 0.0
     return scores
+
+
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """sacrebleu's corpus BLEU (13a tokenisation, case-sensitive) on a 0-1 scale."""
+    import sacrebleu
+
+    return sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score / 100
+
+
+def value_scores(pairs: Sequence[DialoguePair], hypotheses: Sequence[str]) -> dict[str, float]:
+    """How well replies state entity values.
+
+    ``value_accuracy``: share of the values in the gold replies that the generated replies also
+    state; ``wrong_value_rate``: share of the values in the generated replies that the gold
+    reply does not state (an invented or wrong name, number, price...).
+    """
+    gold_total = hit = generated_total = wrong = 0
+    for pair, hypothesis in zip(pairs, hypotheses):
+        gold, generated = _values(pair.values, pair.response), _values(pair.values, hypothesis)
+        gold_total, hit = gold_total + len(gold), hit + len(gold & generated)
+        generated_total, wrong = generated_total + len(generated), wrong + len(generated - gold)
+    return {
+        "value_accuracy": hit / gold_total if gold_total else 0.0,
+        "wrong_value_rate": wrong / generated_total if generated_total else 0.0,
+    }
+
+
+def _values(candidates: Sequence[str], text: str) -> set[str]:
+    """Values stated in ``text``, a value inside a longer stated one not counted twice."""
+    found = mentioned(candidates, text)
+    return {v for v in found if not any(v != other and v in other for other in found)}

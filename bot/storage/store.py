@@ -83,15 +83,25 @@ class ConversationStore:
             session.add_all([Event.model_validate(e) if not isinstance(e, Event) else e for e in events])
             session.commit()
 
-    def events(self, conversation_id: str, *, kinds: tuple[str, ...] | None = None, undelivered: bool = False) -> list[Event]:
-        """A conversation's events in order, optionally only some kinds or only those not yet delivered."""
-        query = select(Event).where(Event.conversation_id == conversation_id).order_by(col(Event.id))
+    def events(
+        self, conversation_id: str, *, kinds: tuple[str, ...] | None = None, undelivered: bool = False, last: int | None = None
+    ) -> list[Event]:
+        """A conversation's events in order: optionally only some kinds, only undelivered ones, or the ``last`` few."""
+        query = select(Event).where(Event.conversation_id == conversation_id)
         if kinds:
             query = query.where(col(Event.kind).in_(kinds))
         if undelivered:
             query = query.where(col(Event.delivered).is_(False))
+        query = query.order_by(col(Event.id).desc()).limit(last) if last else query.order_by(col(Event.id))
         with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
-            return list(session.exec(query))
+            found = list(session.exec(query))
+        return found[::-1] if last else found
+
+    def agent_conversations(self) -> list[str]:
+        """Ids of conversations in which a human agent wrote (their replies are generator training data)."""
+        query = select(Event.conversation_id).where(Event.source == "agent").distinct()
+        with _storage_errors(), Session(self.engine) as session:
+            return sorted(session.exec(query))
 
     def mark_delivered(self, event_ids: list[int]) -> None:
         """Agent messages that reached the customer."""

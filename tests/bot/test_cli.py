@@ -163,3 +163,42 @@ def test_shell_chats_shows_buttons_and_debug_parse(example_model, tmp_path, monk
     assert "[1] Track an order" in result.output
     assert "order_status 1.00" in result.output  # "1" pressed the first button: /order_status
     assert "order number" in result.output
+
+
+def test_gen_train_eval_generate_on_jsonl(tmp_path):
+    data = str(FIXTURES / "tiny_dialogues.jsonl")
+    out = tmp_path / "gen"
+    trained = runner.invoke(app, ["gen", "train", "--train", data, "--out", str(out), "--config", TINY_CONFIG])
+    assert trained.exit_code == 0, trained.output
+    evaluated = runner.invoke(app, ["gen", "eval", "--model", str(out), "--data", data, "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    scores = json.loads(evaluated.stdout)
+    assert set(scores) == {"bleu", "value_accuracy", "wrong_value_rate", "n"} and scores["n"] == 12
+    generated = runner.invoke(app, ["gen", "generate", "--model", str(out), "fact: order A-1042 ; status shipped\\nuser: where is my order?"])
+    assert generated.exit_code == 0, generated.output
+    assert set(json.loads(generated.stdout)) == {"text", "score"}
+
+
+def test_gen_train_rejects_a_bad_jsonl_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"context": "user: hi", "response": "hello"}\n{"context": "user: hi"}\n')
+    result = runner.invoke(app, ["gen", "train", "--train", str(bad), "--out", str(tmp_path / "g"), "--config", TINY_CONFIG])
+    assert result.exit_code == 2 and f"{bad}:2: each line needs non-empty 'context' and 'response' strings" in result.output
+
+
+@pytest.mark.slow
+def test_train_with_the_generator_enabled_trains_and_records_both_models(tmp_path):
+    project = tmp_path / "bot"
+    assert runner.invoke(app, ["init", str(project)]).exit_code == 0
+    config = project / "config.toml"
+    small = (FIXTURES / "tiny.toml").read_text().split("[generator.model]", 1)[1]
+    config.write_text(config.read_text() + "\n[generator]\nenabled = true\n\n[generator.model]" + small)
+    trained = runner.invoke(app, ["train", "--config", str(config), "--device", "cpu"])
+    assert trained.exit_code == 0, trained.output
+    assert (project / "models" / "generator" / "checkpoint.json").is_file()
+    from bot.storage.store import ConversationStore
+
+    kinds = {m.kind for m in ConversationStore(f"sqlite:///{project}/data/slmbot.db").models()}
+    assert kinds == {"nlu", "generator"}
+    tested = runner.invoke(app, ["test", "--config", str(config), "--path", str(project / "tests" / "conversations")])
+    assert tested.exit_code == 0, tested.output

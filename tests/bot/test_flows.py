@@ -6,7 +6,7 @@ from bot.actions import ActionResult
 from bot.conversation_tests import load_tests
 from bot.domain import load_valid_domain
 from bot.flow_spec import SlotSpec
-from bot.flows import DialogueState, FlowEngine, HandOff, Policy, Respond, RunAction, SlotSet, validate_value
+from bot.flows import DialogueState, FlowEngine, Generate, HandOff, Policy, Respond, RunAction, SlotSet, validate_value
 from bot.types import Entity, Parse
 from tests.conftest import ROOT
 
@@ -27,17 +27,17 @@ def responses(decision) -> list[str]:
 
 def finish_action(engine, decision, data=None, error=None):
     """Answer the pending action (as the orchestrator would) and return the next decision."""
-    assert decision.pending_action is not None
+    assert decision.pending is not None
     return engine.on_action_result(decision.state, ActionResult(data or {}, error))
 
 
 def test_trigger_with_entity_validates_then_runs_steps(engine):
     decision = engine.on_message(DialogueState(), parse("order_status", order_id="b-2001"))
-    action = decision.pending_action
+    action = decision.pending
     assert isinstance(action, RunAction) and action.action == "validate_order_id" and action.value == "b-2001"
     decision = finish_action(engine, decision, {"valid": True, "value": "B-2001", "contents": "blender"})
-    assert decision.pending_action.action == "lookup_order"
-    assert decision.pending_action.slots == {"order_id": "B-2001"}
+    assert decision.pending.action == "lookup_order"
+    assert decision.pending.slots == {"order_id": "B-2001"}
     decision = finish_action(engine, decision, {"status": "shipped", "contents": "blender", "carrier": "DHL", "eta": "tomorrow"})
     assert responses(decision) == ["utter_order_shipped"]
     assert decision.commands[0].context["order"]["carrier"] == "DHL"
@@ -63,8 +63,8 @@ def test_validator_rejection_keeps_asking(engine):
 def test_several_slots_in_one_message(engine):
     decision = engine.on_message(DialogueState(), parse("change_address", order_id="E-5090", address="9 Mill Road, York"))
     decision = finish_action(engine, decision, {"valid": True, "value": "E-5090"})
-    assert decision.pending_action.action == "change_address"
-    assert decision.pending_action.slots == {"order_id": "E-5090", "address": "9 Mill Road, York"}
+    assert decision.pending.action == "change_address"
+    assert decision.pending.slots == {"order_id": "E-5090", "address": "9 Mill Road, York"}
 
 
 def test_from_text_fills_the_asked_slot_but_not_on_a_correction(engine):
@@ -76,7 +76,7 @@ def test_from_text_fills_the_asked_slot_but_not_on_a_correction(engine):
     assert responses(decision) == ["utter_ask_address"]
     assert decision.state.stack[0].slots == {"order_id": "E-5090"}
     decision = engine.on_message(decision.state, parse("inform", confidence=0.3, text="9 Mill Road, York"))
-    assert decision.pending_action.slots["address"] == "9 Mill Road, York"
+    assert decision.pending.slots["address"] == "9 Mill Road, York"
 
 
 def test_digression_answer_then_resume_prompt(engine):
@@ -100,7 +100,7 @@ def test_correction_after_a_flow_ends_reruns_it(engine):
     decision = finish_action(engine, decision, {"valid": True})
     state = finish_action(engine, decision, {"status": "none"}).state
     decision = engine.on_message(state, parse("inform", order_id="G-7123"))
-    assert decision.pending_action.action == "validate_order_id" and decision.pending_action.value == "G-7123"
+    assert decision.pending.action == "validate_order_id" and decision.pending.value == "G-7123"
 
 
 def test_cancel_clears_the_open_flow(engine):
@@ -117,7 +117,7 @@ def test_bool_slot_from_intent_and_branch(engine):
     decision = engine.on_message(decision.state, parse("deny"))
     assert SlotSet("confirm_cancel", False) in decision.commands
     assert responses(decision) == ["utter_cancel_kept"]
-    assert decision.pending_action is None
+    assert decision.pending is None
 
 
 def test_low_confidence_offers_two_intents_then_hands_off(engine):
@@ -188,3 +188,43 @@ def test_the_example_domain_has_what_the_issue_asks_for():
     assert len(set(domain.entities)) >= 4
     assert sum(1 for flow in domain.flows.values() if flow.slots) >= 6
     assert len(load_tests(ROOT / "tests" / "conversations")) >= 25
+
+
+@pytest.fixture(scope="module")
+def generating(tmp_path_factory) -> FlowEngine:
+    """The example domain plus a flow with a `generate` step, on an engine that has a generator."""
+    from bot.flow_spec import FlowCompiler
+    from bot.yaml_source import load_yaml
+
+    domain = load_valid_domain(ROOT)
+    path = tmp_path_factory.mktemp("gen") / "extra.yml"
+    path.write_text("flows:\n  chat:\n    trigger: bot_challenge\n    steps:\n      - generate: utter_iamabot\n      - respond: utter_anything_else\n")
+    problems = []
+    domain.flows["chat"] = FlowCompiler(path, problems).compile("chat", load_yaml(path)["flows"]["chat"], 2)
+    assert not problems
+    return FlowEngine(domain, Policy(max_failures=2), can_generate=True)
+
+
+def test_unhandled_intent_asks_the_generator_and_falls_back_to_the_default(generating):
+    decision = generating.on_message(DialogueState(), parse("inform"))
+    assert isinstance(decision.pending, Generate) and decision.pending.facts == ("intent inform",)
+    assert generating.on_generated(decision.state, passed=True).commands == []
+    assert responses(generating.on_generated(decision.state, passed=False)) == ["utter_default"]
+
+
+def test_generator_comes_before_a_handoff_and_the_handoff_follows_a_rejection(generating):
+    unsure = parse("cancel_order", confidence=0.3, runner_up=("order_status", 0.29))
+    state = generating.on_message(DialogueState(), unsure).state
+    decision = generating.on_message(state, unsure)
+    assert isinstance(decision.pending, Generate) and not decision.state.handed_off
+    kept = generating.on_generated(decision.state, passed=True)
+    assert not kept.state.handed_off and kept.state.failures == 0
+    rejected = generating.on_generated(decision.state, passed=False)
+    assert responses(rejected) == ["utter_handoff"] and rejected.state.handed_off
+
+
+def test_generate_step_in_a_flow_continues_either_way(generating):
+    decision = generating.on_message(DialogueState(), parse("bot_challenge"))
+    assert isinstance(decision.pending, Generate) and decision.pending.facts == ("flow chat",)
+    assert responses(generating.on_generated(decision.state, passed=True)) == ["utter_anything_else"]
+    assert responses(generating.on_generated(decision.state, passed=False)) == ["utter_iamabot", "utter_anything_else"]

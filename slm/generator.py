@@ -1,0 +1,164 @@
+"""A trained response generator: its own piece vocabulary + the seq2seq model, trained and saved.
+
+``generate(contexts)`` returns each reply with a score, the mean log-probability per piece,
+which the dialogue manager's safety gate compares with a threshold.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from slm.checkpoint import load_checkpoint, save_checkpoint
+from slm.dialogue_corpora import DialoguePair
+from slm.errors import CheckpointError
+from slm.pieces import BOS_ID, EOS_ID, PAD_ID, PieceCodec
+from slm.seq2seq import Seq2Seq, Seq2SeqConfig
+from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
+
+KIND = "seq2seq.v1"
+PIECES_FILE = "pieces.model"
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A generated reply; ``score`` is its mean log-probability per piece (0 is certain)."""
+
+    text: str
+    score: float
+
+
+@dataclass
+class _Item:
+    source: list[int]
+    target: list[int]
+
+
+class Generator:
+    """Piece codec + seq2seq model."""
+
+    def __init__(self, model: Seq2Seq, codec: PieceCodec, meta: dict[str, Any] | None = None) -> None:
+        self.model, self.codec, self.meta = model, codec, meta or {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def source_ids(self, context: str) -> list[int]:
+        """The context's pieces, keeping the newest ``max_source`` (the start is the oldest turn)."""
+        return self.codec.encode(context)[-self.model.config.max_source :] or [EOS_ID]
+
+    def batch(self, contexts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded source ids (B, S) and their mask."""
+        sources = [self.source_ids(c) for c in contexts]
+        width = max(map(len, sources))
+        src = torch.tensor([s + [PAD_ID] * (width - len(s)) for s in sources], device=self.device)
+        return src, src != PAD_ID
+
+    @torch.inference_mode()
+    def generate(self, contexts: Sequence[str], beam: int = 4, batch_size: int = 64) -> list[Generated]:
+        """One reply per context: beam search when ``beam`` > 1, batched greedy decoding otherwise."""
+        self.model.eval()
+        results: list[Generated] = []
+        if beam <= 1:
+            for start in range(0, len(contexts), batch_size):
+                ids, scores = self.model.greedy(*self.batch(contexts[start : start + batch_size]))
+                results += [Generated(self.codec.decode(i), s) for i, s in zip(ids, scores)]
+            return results
+        for context in contexts:
+            ids, score = self.model.beam_search(*self.batch([context]), beam=beam)
+            results.append(Generated(self.codec.decode(ids), score))
+        return results
+
+    def save(self, directory: Path) -> None:
+        """Write a checkpoint directory (see `slm.checkpoint`)."""
+        meta = {"config": asdict(self.model.config), **self.meta}
+        save_checkpoint(Path(directory), KIND, self.model.state_dict(), meta, {PIECES_FILE: self.codec.model_proto})
+
+    @classmethod
+    def load(cls, directory: Path, device: str | torch.device = "cpu") -> Generator:
+        """Load and verify a generator checkpoint.
+
+        Raises:
+            CheckpointError: missing, corrupt, or not a generator.
+        """
+        state, manifest = load_checkpoint(Path(directory), KIND)
+        model = Seq2Seq(Seq2SeqConfig(**manifest["config"]))
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            raise CheckpointError(f"{directory}: weights do not fit the saved model config ({error})") from None
+        codec = PieceCodec((Path(directory) / PIECES_FILE).read_bytes())
+        meta = {k: v for k, v in manifest.items() if k not in ("config", "files", "format", "kind")}
+        return cls(model.to(device).eval(), codec, meta)
+
+
+def _items(pairs: Sequence[DialoguePair], codec: PieceCodec, config: Seq2SeqConfig) -> list[_Item]:
+    return [
+        _Item(codec.encode(p.context)[-config.max_source :] or [EOS_ID], codec.encode(p.response)[: config.max_target - 1])
+        for p in pairs
+    ]
+
+
+def _collate(chunk: Sequence[_Item], device: torch.device):
+    width = max(len(i.source) for i in chunk)
+    length = max(len(i.target) for i in chunk) + 1
+    src = torch.tensor([i.source + [PAD_ID] * (width - len(i.source)) for i in chunk])
+    tgt_in = torch.tensor([[BOS_ID] + i.target + [PAD_ID] * (length - 1 - len(i.target)) for i in chunk])
+    tgt_out = torch.tensor([i.target + [EOS_ID] + [PAD_ID] * (length - 1 - len(i.target)) for i in chunk])
+    return (src.to(device), (src != PAD_ID).to(device), tgt_in.to(device)), tgt_out.to(device)
+
+
+def train_generator(
+    train: Sequence[DialoguePair],
+    dev: Sequence[DialoguePair],
+    config: Seq2SeqConfig = Seq2SeqConfig(),
+    settings: TrainSettings = TrainSettings(),
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    extra_text: Sequence[str] = (),
+) -> Generator:
+    """Train the piece vocabulary and the model; early stopping on dev loss.
+
+    Args:
+        extra_text: more text for the piece vocabulary only (e.g. slot values that must encode well).
+    """
+    if not train or not dev:
+        raise ValueError("the generator needs training and dev pairs")
+    seed_everything(settings.seed)
+    device = resolve_device(settings.device)
+    world = join_world(device)
+    texts = [p.context for p in train] + [p.response for p in train] + list(extra_text)
+    codec = PieceCodec(from_main(world, lambda: PieceCodec.train(texts, config.vocab_size).model_proto))
+    config = replace(config, vocab_size=codec.vocab_size)
+    model = Seq2Seq(config).to(device)
+    items, dev_items = _items(train, codec, config), _items(dev, codec, config)
+
+    @torch.no_grad()
+    def evaluate(module: torch.nn.Module) -> dict[str, float]:
+        total, count = 0.0, 0
+        for start in range(0, len(dev_items), 128):
+            chunk = dev_items[start : start + 128]
+            inputs, targets = _collate(chunk, device)
+            _, loss = module(inputs, targets)
+            total, count = total + loss.item() * len(chunk), count + len(chunk)
+        return {"dev_loss": total / count, "score": -total / count}
+
+    started = time.perf_counter()
+    result = fit(model, items, _collate, evaluate, "score", settings, on_epoch, length=lambda i: len(i.source))
+    meta = {
+        "training": {
+            "pairs": len(train),
+            "dev_pairs": len(dev),
+            "settings": asdict(settings),
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "seconds": round(time.perf_counter() - started, 2),
+            "device": result.device,
+        },
+        "metrics": {"dev_loss": result.scores.get("dev_loss")},
+    }
+    return Generator(model, codec, meta)
