@@ -29,11 +29,12 @@ run: install models/nlu/checkpoint.json
 test: install
 	$(PY) -m pytest -q
 
-# Heavy: trains on SNIPS and ATIS (about an hour on 2 CPU cores). Results land in bench/results/.
+# Heavy: trains on SNIPS, ATIS, CamRest676 and Taskmaster-4 (about two hours on 2 CPU cores). Results land in bench/results/
 bench: install
 	$(PIP) install -q -e '.[dev,bench]'
 	$(PY) -m bench.nlu
 	$(PY) -m bench.pretraining
+	$(PY) -m bench.generator
 	test -f models/nlu/checkpoint.json || OMP_NUM_THREADS=2 $(VENV)/bin/slmbot train
 	$(PY) -m bench.server
 	@if $(PY) -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then \

@@ -377,6 +377,10 @@ class FlowEngine:
             self._hand_off(state, arg, f"flow '{flow.name}'", out, self._context(frame))
             return True
         elif op == "generate":
+            if not self.can_generate:  # no generator loaded: the step's fallback is the reply
+                if arg:
+                    out.append(Respond(arg, self._context(frame)))
+                return False
             facts = [f"flow {flow.name}", *_slot_facts(frame)]
             self._generate(state, facts, out, fallback="respond", response=arg, in_flow=True)
             return True

@@ -109,7 +109,8 @@ def load_camrest676(folder: Path, split: str) -> list[DialoguePair]:
             )
             turns.append(("user", turn["usr"]["transcript"]))
             shown = topic or (matches[0] if matches else None)
-            facts = [f"matches {len(matches)}"]
+            others = [r["name"] for r in matches if r is not shown][:3]
+            facts = [f"matches {len(matches)}" + (f" ; also {' ; '.join(others)}" if others else "")]
             if shown:
                 facts.append(" ; ".join(f"{s} {shown[s]}" for s in CAMREST_SLOTS if shown.get(s)))
             reply = turn["sys"]["sent"]

@@ -228,3 +228,8 @@ def test_generate_step_in_a_flow_continues_either_way(generating):
     assert isinstance(decision.pending, Generate) and decision.pending.facts == ("flow chat",)
     assert responses(generating.on_generated(decision.state, passed=True)) == ["utter_anything_else"]
     assert responses(generating.on_generated(decision.state, passed=False)) == ["utter_iamabot", "utter_anything_else"]
+
+
+def test_generate_step_without_a_generator_uses_its_fallback(generating):
+    plain = FlowEngine(generating.domain, Policy())
+    assert responses(plain.on_message(DialogueState(), parse("bot_challenge"))) == ["utter_iamabot", "utter_anything_else"]
