@@ -70,13 +70,7 @@ def nlu_eval(
         raise _fail(error) from None
     predictions = nlu.predict([e.text for e in examples])
     scores = nlu_scores(examples, [p.intent for p in predictions], [p.spans for p in predictions], oos_label)
-    if as_json:
-        typer.echo(json.dumps(scores))
-        return
-    table = Table("metric", "value")
-    for key, value in scores.items():
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    _print_scores(scores, as_json)
 
 
 @nlu_app.command("parse")
@@ -229,13 +223,7 @@ def gen_eval(
         raise _fail(error) from None
     replies = [g.text for g in generator.generate([p.context for p in pairs], beam=beam)]
     scores = {"bleu": corpus_bleu(replies, [p.response for p in pairs]), **value_scores(pairs, replies), "n": len(pairs)}
-    if as_json:
-        typer.echo(json.dumps(scores))
-        return
-    table = Table("metric", "value")
-    for key, value in scores.items():
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    _print_scores(scores, as_json)
 
 
 @gen_app.command("generate")
@@ -342,6 +330,17 @@ def run(
     runtime = _runtime(config, model)
     settings = runtime.config.server
     uvicorn.run(create_app(runtime), host=host or settings.host, port=port or settings.port)
+
+
+def _print_scores(scores: dict[str, float], as_json: bool) -> None:
+    """One JSON object, or a metric/value table."""
+    if as_json:
+        typer.echo(json.dumps(scores))
+        return
+    table = Table("metric", "value")
+    for key, value in scores.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    Console().print(table)
 
 
 def _scores_line(scores: dict[str, float]) -> str:

@@ -36,6 +36,7 @@ class GeneratorSettings:
 
     enabled: bool = False
     beam: int = 1
+    length_penalty: float = 1.0
     min_score: float = -1.0
     dev_share: float = 0.1
     model: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)

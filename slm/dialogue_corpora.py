@@ -109,8 +109,7 @@ def load_camrest676(folder: Path, split: str) -> list[DialoguePair]:
             )
             turns.append(("user", turn["usr"]["transcript"]))
             shown = topic or (matches[0] if matches else None)
-            others = [r["name"] for r in matches if r is not shown][:3]
-            facts = [f"matches {len(matches)}" + (f" ; also {' ; '.join(others)}" if others else "")]
+            facts = [f"matches {len(matches)}"]
             if shown:
                 facts.append(" ; ".join(f"{s} {shown[s]}" for s in CAMREST_SLOTS if shown.get(s)))
             reply = turn["sys"]["sent"]

@@ -6,6 +6,7 @@ which the dialogue manager's safety gate compares with a threshold.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -16,12 +17,14 @@ import torch
 from slm.checkpoint import load_checkpoint, save_checkpoint
 from slm.dialogue_corpora import DialoguePair
 from slm.errors import CheckpointError
+from slm.exemplars import ExemplarIndex
 from slm.pieces import BOS_ID, EOS_ID, PAD_ID, PieceCodec
 from slm.seq2seq import Seq2Seq, Seq2SeqConfig
 from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
 
 KIND = "seq2seq.v1"
 PIECES_FILE = "pieces.model"
+EXEMPLARS_FILE = "exemplars.json"
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,8 @@ class _Item:
 class Generator:
     """Piece codec + seq2seq model."""
 
-    def __init__(self, model: Seq2Seq, codec: PieceCodec, meta: dict[str, Any] | None = None) -> None:
-        self.model, self.codec, self.meta = model, codec, meta or {}
+    def __init__(self, model: Seq2Seq, codec: PieceCodec, meta: dict[str, Any] | None = None, exemplars: ExemplarIndex | None = None) -> None:
+        self.model, self.codec, self.meta, self.exemplars = model, codec, meta or {}, exemplars
 
     @property
     def device(self) -> torch.device:
@@ -59,9 +62,14 @@ class Generator:
         src = torch.tensor([s + [PAD_ID] * (width - len(s)) for s in sources], device=self.device)
         return src, src != PAD_ID
 
-    @torch.inference_mode()
-    def generate(self, contexts: Sequence[str], beam: int = 4, batch_size: int = 64) -> list[Generated]:
+    def generate(self, contexts: Sequence[str], beam: int = 4, length_penalty: float = 1.0, batch_size: int = 64) -> list[Generated]:
         """One reply per context: beam search when ``beam`` > 1, batched greedy decoding otherwise."""
+        if self.exemplars is not None:
+            contexts = self.exemplars.augment(contexts)
+        with torch.inference_mode():
+            return self._decode(contexts, beam, length_penalty, batch_size)
+
+    def _decode(self, contexts: Sequence[str], beam: int, length_penalty: float, batch_size: int) -> list[Generated]:
         self.model.eval()
         results: list[Generated] = []
         if beam <= 1:
@@ -70,14 +78,17 @@ class Generator:
                 results += [Generated(self.codec.decode(i), s) for i, s in zip(ids, scores)]
             return results
         for context in contexts:
-            ids, score = self.model.beam_search(*self.batch([context]), beam=beam)
+            ids, score = self.model.beam_search(*self.batch([context]), beam=beam, length_penalty=length_penalty)
             results.append(Generated(self.codec.decode(ids), score))
         return results
 
     def save(self, directory: Path) -> None:
         """Write a checkpoint directory (see `slm.checkpoint`)."""
         meta = {"config": asdict(self.model.config), **self.meta}
-        save_checkpoint(Path(directory), KIND, self.model.state_dict(), meta, {PIECES_FILE: self.codec.model_proto})
+        files = {PIECES_FILE: self.codec.model_proto}
+        if self.exemplars is not None:
+            files[EXEMPLARS_FILE] = json.dumps({"contexts": self.exemplars.contexts, "responses": self.exemplars.responses}).encode()
+        save_checkpoint(Path(directory), KIND, self.model.state_dict(), meta, files)
 
     @classmethod
     def load(cls, directory: Path, device: str | torch.device = "cpu") -> Generator:
@@ -94,7 +105,11 @@ class Generator:
             raise CheckpointError(f"{directory}: weights do not fit the saved model config ({error})") from None
         codec = PieceCodec((Path(directory) / PIECES_FILE).read_bytes())
         meta = {k: v for k, v in manifest.items() if k not in ("config", "files", "format", "kind")}
-        return cls(model.to(device).eval(), codec, meta)
+        exemplars = None
+        if model.config.exemplars:
+            stored = json.loads((Path(directory) / EXEMPLARS_FILE).read_text(encoding="utf-8"))
+            exemplars = ExemplarIndex(stored["contexts"], stored["responses"])
+        return cls(model.to(device).eval(), codec, meta, exemplars)
 
 
 def _items(pairs: Sequence[DialoguePair], codec: PieceCodec, config: Seq2SeqConfig) -> list[_Item]:
@@ -135,6 +150,10 @@ def train_generator(
     codec = PieceCodec(from_main(world, lambda: PieceCodec.train(texts, config.vocab_size).model_proto))
     config = replace(config, vocab_size=codec.vocab_size)
     model = Seq2Seq(config).to(device)
+    exemplars = ExemplarIndex([p.context for p in train], [p.response for p in train]) if config.exemplars else None
+    if exemplars is not None:
+        train = [replace(p, context=c) for p, c in zip(train, exemplars.augment([p.context for p in train], exclude_self=True))]
+        dev = [replace(p, context=c) for p, c in zip(dev, exemplars.augment([p.context for p in dev]))]
     items, dev_items = _items(train, codec, config), _items(dev, codec, config)
 
     @torch.no_grad()
@@ -161,4 +180,4 @@ def train_generator(
         },
         "metrics": {"dev_loss": result.scores.get("dev_loss")},
     }
-    return Generator(model, codec, meta)
+    return Generator(model, codec, meta, exemplars)

@@ -30,6 +30,7 @@ class Seq2SeqConfig:
     label_smoothing: float = 0.1
     max_source: int = 200
     max_target: int = 60
+    exemplars: bool = True  # add the reply of the nearest training context to the context (retrieve-and-edit)
 
 
 @dataclass

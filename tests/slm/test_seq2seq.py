@@ -9,7 +9,7 @@ from slm.pieces import PieceCodec
 from slm.seq2seq import Seq2Seq, Seq2SeqConfig
 from slm.train import TrainSettings
 
-TINY = Seq2SeqConfig(vocab_size=200, emb_dim=32, hidden=64, dropout=0.0, label_smoothing=0.0, max_source=96, max_target=48)
+TINY = Seq2SeqConfig(vocab_size=200, emb_dim=32, hidden=64, dropout=0.0, label_smoothing=0.0, max_source=96, max_target=48, exemplars=False)
 PAIRS = [
     DialoguePair(f"fact: order {code} ; status {status}\nuser: where is my order?", f"Order {code} is {status}.")
     for code, status in [("A-1042", "shipped"), ("B-2001", "processing"), ("C-3310", "delivered"), ("D-4821", "shipped"),
@@ -94,3 +94,12 @@ def test_pieces_round_trip_any_text():
     codec = PieceCodec.train([p.response for p in PAIRS] * 5, vocab_size=120)
     for text in ["Order Z-9999 is lost 😱", "Ünïcödé çafé, 12.50 EUR!"]:
         assert codec.decode(codec.encode(text)) == text
+
+
+def test_exemplars_are_saved_and_used_after_loading(tmp_path):
+    config = Seq2SeqConfig(**{**vars(TINY), "exemplars": True})
+    generator = train_generator(PAIRS, PAIRS[:2], config, TrainSettings(epochs=2, batch_size=8, device="cpu"))
+    generator.save(tmp_path / "gen")
+    loaded = Generator.load(tmp_path / "gen")
+    assert loaded.exemplars is not None and loaded.exemplars.responses == [p.response for p in PAIRS]
+    assert [g.text for g in loaded.generate([PAIRS[0].context], beam=1)] == [g.text for g in generator.generate([PAIRS[0].context], beam=1)]
