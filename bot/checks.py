@@ -13,12 +13,11 @@ import jinja2
 
 from bot.domain import Domain
 from bot.flow_spec import Flow, Problem
+from bot.flows import Policy
 from bot.responses import CONTEXT_NAMES, template_environment, template_variables
 
-CANCEL_INTENT = "stop"
 
-
-def cross_check(domain: Domain) -> list[Problem]:
+def cross_check(domain: Domain, policy: Policy) -> list[Problem]:
     """All cross-reference problems of ``domain``."""
     return [
         *_entity_problems(domain),
@@ -26,7 +25,7 @@ def cross_check(domain: Domain) -> list[Problem]:
         *(p for flow in domain.flows.values() for p in _flow_problems(domain, flow)),
         *_answer_problems(domain),
         *_template_problems(domain),
-        *_coverage_warnings(domain),
+        *_coverage_warnings(domain, policy),
     ]
 
 
@@ -163,12 +162,13 @@ def _template_problems(domain: Domain) -> list[Problem]:
     return problems
 
 
-def _coverage_warnings(domain: Domain) -> list[Problem]:
+def _coverage_warnings(domain: Domain, policy: Policy) -> list[Problem]:
+    """Intents nothing reacts to; the cancel and inform intents are the dialogue manager's own."""
     where = domain.dialogue_files[0] if domain.dialogue_files else domain.root / "dialogues"
-    handled = set(domain.answers) | {f.trigger for f in domain.flows.values()} | {CANCEL_INTENT}
+    handled = set(domain.answers) | {f.trigger for f in domain.flows.values()} | {policy.cancel_intent, policy.inform_intent}
     handled |= {intent for f in domain.flows.values() for s in f.slots for intent in s.from_intent}
     return [
         Problem(where, None, f"intent '{intent}' starts no flow and has no answer: the bot will give its default reply", error=False)
         for intent in domain.intents
-        if intent not in handled and intent != "inform"
+        if intent not in handled
     ]

@@ -120,7 +120,7 @@ def train(
 
     try:
         project = load_config(config)
-        load_valid_domain(project.root, project.nlu.data)
+        domain = load_valid_domain(project.root, project.nlu.data, project.dialogue)
         out = project.nlu_model_dir
         scores = train_nlu_command(project, project.nlu.data, None, out, None, device=device, console=console)
         store = ConversationStore(project.database_url)
@@ -131,7 +131,6 @@ def train(
             from bot.generator_data import agent_pairs, template_pairs
             from bot.training import train_generator_command
 
-            domain = load_valid_domain(project.root, project.nlu.data)
             pairs = template_pairs(domain) + agent_pairs(store)
             generator_dir = project.generator_model_dir
             metrics = train_generator_command(pairs, None, project.generator, generator_dir, console=console, device=device)
@@ -150,7 +149,7 @@ def check(config: ConfigOption = Path("config.toml")) -> None:
         project = load_config(config)
     except ConfigError as error:
         raise _fail(error) from None
-    domain, problems = load_domain(project.root, project.nlu.data)
+    domain, problems = load_domain(project.root, project.nlu.data, project.dialogue)
     for problem in problems:
         colour = "red" if problem.error else "yellow"
         console.print(f"[{colour}]{problem}[/{colour}]", highlight=False, soft_wrap=True)

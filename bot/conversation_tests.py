@@ -94,9 +94,8 @@ async def _run_one(runtime: BotRuntime, test: ConversationTest, sender: str) -> 
         where = f"{test.path}:{step.line} (step {number})"
         if "user" in step:
             text = str(step["user"])
-            parse = await manager.parse(text)
-            replies = await manager.handle(UserMessage(sender, text, CHANNEL))
-            replies = [*await manager.pending_messages(key), *replies]  # agent messages were written first
+            turn = await manager.handle(UserMessage(sender, text, CHANNEL))
+            parse, replies = turn.parse, turn.replies
             outcome.transcript.append(f"user: {text}   [{parse.intent} {parse.confidence:.2f} {parse.entity_values()}]")
             outcome.transcript.extend(f"  bot: {r.text}  ({r.response or r.source})" for r in replies)
             problem = _compare(step, parse.intent, parse.entity_values(), replies)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from bot.actions import ActionFunction, load_actions_module
 from bot.flow_spec import Flow, FlowCompiler, Problem
@@ -18,6 +18,9 @@ from bot.yaml_source import YamlMap, load_yaml
 from slm.errors import DataError
 from slm.examples import Example
 from slm.intents_yaml import LexiconEntry, load_intents_folder, load_lexicon_entries
+
+if TYPE_CHECKING:
+    from bot.flows import Policy  # bot.flows imports this module
 
 DIALOGUE_KEYS = ("entities", "intent_titles", "answers", "responses", "actions", "flows")
 
@@ -47,7 +50,7 @@ class Domain:
     root: Path
     examples: list[Example] = field(default_factory=list)
     lexicon: list[LexiconEntry] = field(default_factory=list)
-    entities: dict[str, int] = field(default_factory=dict)
+    entities: set[str] = field(default_factory=set)
     flows: dict[str, Flow] = field(default_factory=dict)
     responses: dict[str, Response] = field(default_factory=dict)
     answers: dict[str, str] = field(default_factory=dict)
@@ -55,7 +58,6 @@ class Domain:
     http_actions: dict[str, HttpAction] = field(default_factory=dict)
     python_actions: dict[str, ActionFunction] = field(default_factory=dict)
     dialogue_files: list[Path] = field(default_factory=list)
-    entities_declared_at: tuple[Path, int] | None = None
 
     @property
     def intents(self) -> list[str]:
@@ -80,12 +82,14 @@ class Domain:
         return name in self.python_actions or name in self.http_actions
 
 
-def load_domain(root: Path, intents_dir: Path | None = None) -> tuple[Domain, list[Problem]]:
+def load_domain(root: Path, intents_dir: Path | None = None, policy: Policy | None = None) -> tuple[Domain, list[Problem]]:
     """Read ``intents/``, ``dialogues/*.yml`` and ``dialogues/actions.py`` under ``root``.
 
-    Returns the domain and every problem found (see `bot.checks` for the cross-checks).
+    Returns the domain and every problem found (see `bot.checks` for the cross-checks, which
+    need the dialogue ``policy`` to know the cancel and inform intents).
     """
     from bot.checks import cross_check
+    from bot.flows import Policy
 
     root = Path(root).resolve()
     domain = Domain(root)
@@ -102,13 +106,13 @@ def load_domain(root: Path, intents_dir: Path | None = None) -> tuple[Domain, li
         _collect(lambda: domain.python_actions.update(load_actions_module(actions_file)), problems)
     for name, text in BUILTIN_RESPONSES.items():
         domain.responses.setdefault(name, Response(name, (ResponseVariant(text),), Path("<built-in>"), 0))
-    problems.extend(cross_check(domain))
+    problems.extend(cross_check(domain, policy or Policy()))
     return domain, problems
 
 
-def load_valid_domain(root: Path, intents_dir: Path | None = None) -> Domain:
+def load_valid_domain(root: Path, intents_dir: Path | None = None, policy: Policy | None = None) -> Domain:
     """`load_domain`, raising `DomainError` when any problem is an error."""
-    domain, problems = load_domain(root, intents_dir)
+    domain, problems = load_domain(root, intents_dir, policy)
     if any(p.error for p in problems):
         raise DomainError(problems)
     return domain
@@ -134,9 +138,7 @@ def _read_dialogue_file(path: Path, domain: Domain, problems: list[Problem]) -> 
     if not isinstance(entities, list) or not all(isinstance(e, str) for e in entities):
         problems.append(Problem(path, data.line_of("entities"), "entities must be a list of names"))
     else:
-        domain.entities.update({e: data.line_of("entities") for e in entities})
-        if entities:
-            domain.entities_declared_at = (path, data.line_of("entities"))
+        domain.entities.update(entities)
     for section, target in (("intent_titles", domain.intent_titles), ("answers", domain.answers)):
         values = data.get(section, {})
         if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):

@@ -20,7 +20,6 @@ class GatedReply:
     text: str
     score: float
     rejected: str | None
-    context: str
 
     @property
     def passed(self) -> bool:
@@ -30,12 +29,12 @@ class GatedReply:
 class ReplyGenerator:
     """Generator + safety gate + decoding settings, as the dialogue manager uses them."""
 
-    def __init__(self, generator: Generator, gate: SafetyGate, beam: int = 1, length_penalty: float = 1.0, version: str = "") -> None:
-        self.generator, self.gate, self.version = generator, gate, version
+    def __init__(self, generator: Generator, gate: SafetyGate, beam: int = 1, length_penalty: float = 1.0) -> None:
+        self.generator, self.gate = generator, gate
         self.beam, self.length_penalty = beam, length_penalty
 
     def reply(self, turns: Sequence[tuple[str, str]], facts: Sequence[str]) -> GatedReply:
         """Generate a reply to the conversation so far (newest turn last) and check it."""
         context = render_context(turns, facts)
         generated = self.generator.generate([context], beam=self.beam, length_penalty=self.length_penalty)[0]
-        return GatedReply(generated.text, generated.score, self.gate.check(generated.text, generated.score, context), context)
+        return GatedReply(generated.text, generated.score, self.gate.check(generated.text, generated.score, context))

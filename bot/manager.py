@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -39,6 +40,15 @@ class ConversationNotFound(KeyError):
 
 class NotHandedOff(RuntimeError):
     """An agent tried to write in a conversation the bot is still handling."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one user message produced: its parse, and the replies to send in order (messages an
+    agent wrote while the user was away come first)."""
+
+    parse: Parse
+    replies: list[BotReply]
 
 
 class KeyedLocks:
@@ -91,23 +101,29 @@ class DialogueManager:
         """Let agent messages be pushed to users of ``channel``."""
         self.outputs[channel.name] = channel
 
-    async def handle(self, message: UserMessage) -> list[BotReply]:
-        """Process one user message and return the bot's replies (empty while handed off).
+    async def handle(self, message: UserMessage) -> Turn:
+        """Process one user message: its parse and the replies (no bot replies while handed off).
+
+        Undelivered messages (an agent's, on a channel that cannot push) go out first and are
+        marked delivered in the same transaction as the turn.
 
         Raises:
             StorageUnavailable: the database is down; nothing was stored or acknowledged.
         """
         key = conversation_id(message.channel, message.sender)
         async with self.locks.hold(key):
-            conversation = await to_thread.run_sync(self.store.conversation, key)
+            stored = await to_thread.run_sync(self.store.conversation, key)
+            undelivered = await to_thread.run_sync(lambda: self.store.events(key, kinds=("bot",), undelivered=True)) if stored else []
             events: list[Event] = []
-            conversation = self._open_session(conversation, message, events)
+            conversation = self._open_session(stored, message, events)
             parse = await to_thread.run_sync(self.understanding.parse, message.text)
             events.append(_user_event(conversation, parse))
             decision = self.engine.on_message(self._restore(conversation.state), parse)
             replies = await self._carry_out(decision, conversation, message, events)
-            await to_thread.run_sync(self.store.save_turn, conversation, events)
-            return replies
+            delivered = [e.id for e in undelivered if e.id is not None]
+            await to_thread.run_sync(lambda: self.store.save_turn(conversation, events, delivered=delivered))
+            waiting = [BotReply(e.text or "", response=e.response, source=e.source or "agent") for e in undelivered]
+            return Turn(parse, waiting + replies)
 
     async def parse(self, text: str) -> Parse:
         """What the bot understands of ``text`` (no conversation involved)."""
@@ -134,12 +150,6 @@ class DialogueManager:
             events = [_event(conversation, "handback", data={"agent": agent})]
             reply = self.renderer.render("utter_handed_back", {"sender": conversation.sender})
             return await self._push(conversation, reply, events)
-
-    async def pending_messages(self, key: str) -> list[BotReply]:
-        """Messages written while the user was away (agent replies), marked delivered once returned."""
-        events = await to_thread.run_sync(lambda: self.store.events(key, kinds=("bot",), undelivered=True))
-        await to_thread.run_sync(self.store.mark_delivered, [e.id for e in events if e.id is not None])
-        return [BotReply(e.text or "", response=e.response, source=e.source or "agent") for e in events]
 
     async def _existing(self, key: str) -> Conversation:
         conversation = await to_thread.run_sync(self.store.conversation, key)

@@ -56,7 +56,7 @@ def load_reply_generator(config: Config, domain: Domain, store: ConversationStor
     values |= {text.lower() for entry in domain.lexicon for _, text in entry.items if entry.kind != "regex"}
     texts = [t for r in domain.responses.values() for v in r.variants for t in (v.text, *(b.title for b in v.buttons))]
     gate = SafetyGate(config.generator.min_score, frozenset(values), template_words(texts))
-    return ReplyGenerator(generator, gate, config.generator.beam, config.generator.length_penalty, version)
+    return ReplyGenerator(generator, gate, config.generator.beam, config.generator.length_penalty)
 
 
 @dataclass
@@ -83,7 +83,7 @@ class BotRuntime:
         Raises:
             DomainError, ModelMissing, CheckpointError, StorageUnavailable.
         """
-        domain = load_valid_domain(config.root, config.nlu.data)
+        domain = load_valid_domain(config.root, config.nlu.data, config.dialogue)
         directory = model_dir or config.nlu_model_dir
         nlu, version = load_nlu(directory)
         unknown = set(domain.intents) - set(nlu.intents)

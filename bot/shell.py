@@ -40,10 +40,9 @@ async def chat(runtime: BotRuntime, console: Console, sender: str, debug: bool) 
             continue
         if text.isdigit() and 0 < int(text) <= len(payloads):
             text = payloads[int(text) - 1]
+        turn = await manager.handle(UserMessage(sender, text, CHANNEL))
         if debug:
-            parse = await manager.parse(text)
-            entities = ", ".join(f"{e.entity}={e.value!r} ({e.extractor} {e.confidence:.2f})" for e in parse.entities)
-            console.print(f"      [dim]{parse.intent} {parse.confidence:.2f}  {entities}[/]", highlight=False)
-        replies = await manager.handle(UserMessage(sender, text, CHANNEL))
-        payloads = _show(console, [*await manager.pending_messages(f"{CHANNEL}:{sender}"), *replies])
+            entities = ", ".join(f"{e.entity}={e.value!r} ({e.extractor} {e.confidence:.2f})" for e in turn.parse.entities)
+            console.print(f"      [dim]{turn.parse.intent} {turn.parse.confidence:.2f}  {entities}[/]", highlight=False)
+        payloads = _show(console, turn.replies)
     await runtime.close()

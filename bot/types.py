@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -43,10 +43,6 @@ class Parse:
         """Entity name -> value; with several of a kind the last one wins (people correct themselves)."""
         return {e.entity: e.value for e in self.entities}
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as stored with the message."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class Button:
@@ -66,7 +62,3 @@ class BotReply:
     response: str | None = None
     source: str = "template"
     data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)

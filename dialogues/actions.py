@@ -86,6 +86,14 @@ async def _order(context: ActionContext, order_id: str) -> dict[str, Any] | None
     return rows[0] if rows else None
 
 
+async def _unshipped_order(context: ActionContext) -> tuple[dict[str, Any] | None, str]:
+    """The slot's order while it can still be changed (not shipped yet), else None and why not."""
+    order = await _order(context, context.slots["order_id"])
+    if order is not None and order["status"] == "processing":
+        return order, ""
+    return None, f"it is already {order['status'] if order else 'unknown'}"
+
+
 @action("validate_order_id")
 async def validate_order_id(context: ActionContext) -> dict[str, Any]:
     """An order id is valid when the order exists; the value is normalised to upper case."""
@@ -134,20 +142,18 @@ async def lookup_refund(context: ActionContext) -> dict[str, Any]:
 
 @action("cancel_order")
 async def cancel_order(context: ActionContext) -> dict[str, Any]:
-    order = await _order(context, context.slots["order_id"])
-    if order is None or order["status"] != "processing":
-        status = order["status"] if order else "unknown"
-        return {"cancelled": False, "reason": f"it is already {status}"}
+    order, reason = await _unshipped_order(context)
+    if order is None:
+        return {"cancelled": False, "reason": reason}
     await _query(context, "UPDATE orders SET status = 'cancelled' WHERE id = ?", order["id"], write=True)
     return {"cancelled": True}
 
 
 @action("change_address")
 async def change_address(context: ActionContext) -> dict[str, Any]:
-    order = await _order(context, context.slots["order_id"])
-    if order is None or order["status"] != "processing":
-        status = order["status"] if order else "unknown"
-        return {"changed": False, "reason": f"it is already {status}"}
+    order, reason = await _unshipped_order(context)
+    if order is None:
+        return {"changed": False, "reason": reason}
     await _query(context, "UPDATE orders SET address = ? WHERE id = ?", context.slots["address"], order["id"], write=True)
     return {"changed": True}
 

@@ -51,13 +51,9 @@ class Generator:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def source_ids(self, context: str) -> list[int]:
-        """The context's pieces, keeping the newest ``max_source`` (the start is the oldest turn)."""
-        return self.codec.encode(context)[-self.model.config.max_source :] or [EOS_ID]
-
     def batch(self, contexts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded source ids (B, S) and their mask."""
-        sources = [self.source_ids(c) for c in contexts]
+        sources = [_source_ids(self.codec, self.model.config, c) for c in contexts]
         width = max(map(len, sources))
         src = torch.tensor([s + [PAD_ID] * (width - len(s)) for s in sources], device=self.device)
         return src, src != PAD_ID
@@ -112,11 +108,13 @@ class Generator:
         return cls(model.to(device).eval(), codec, meta, exemplars)
 
 
+def _source_ids(codec: PieceCodec, config: Seq2SeqConfig, context: str) -> list[int]:
+    """The context's pieces, keeping the newest ``max_source`` (the start is the oldest turn)."""
+    return codec.encode(context)[-config.max_source :] or [EOS_ID]
+
+
 def _items(pairs: Sequence[DialoguePair], codec: PieceCodec, config: Seq2SeqConfig) -> list[_Item]:
-    return [
-        _Item(codec.encode(p.context)[-config.max_source :] or [EOS_ID], codec.encode(p.response)[: config.max_target - 1])
-        for p in pairs
-    ]
+    return [_Item(_source_ids(codec, config, p.context), codec.encode(p.response)[: config.max_target - 1]) for p in pairs]
 
 
 def _collate(chunk: Sequence[_Item], device: torch.device):

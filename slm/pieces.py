@@ -61,6 +61,3 @@ class PieceCodec:
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids``; markers and padding are dropped."""
         return self._sp.decode([i for i in ids if i > EOS_ID])
-
-    def piece(self, piece_id: int) -> str:
-        return self._sp.id_to_piece(piece_id)

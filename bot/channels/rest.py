@@ -46,7 +46,5 @@ def to_rest(recipient: str, reply: BotReply) -> RestReply:
 @router.post("/webhooks/rest/webhook", response_model=list[RestReply], response_model_exclude_none=True)
 async def webhook(message: RestMessage, runtime: RuntimeDep) -> list[RestReply]:
     """One user message in, the bot's replies out (none while a human agent has the conversation)."""
-    manager = runtime.manager
-    replies = await manager.handle(UserMessage(message.sender, message.message, CHANNEL))
-    pending = await manager.pending_messages(f"{CHANNEL}:{message.sender}")
-    return [to_rest(message.sender, reply) for reply in [*pending, *replies]]
+    turn = await runtime.manager.handle(UserMessage(message.sender, message.message, CHANNEL))
+    return [to_rest(message.sender, reply) for reply in turn.replies]

@@ -12,11 +12,12 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event as sa_event
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, create_engine, select
@@ -74,13 +75,15 @@ class ConversationStore:
         with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
             return session.get(Conversation, conversation_id)
 
-    def save_turn(self, conversation: Conversation, events: Iterable[Event]) -> None:
-        """Store the conversation's new state and the turn's events in one transaction."""
+    def save_turn(self, conversation: Conversation, events: Iterable[Event], delivered: Sequence[int] = ()) -> None:
+        """Store the conversation's new state and the turn's events, and mark the ``delivered``
+        events (sent with this turn's answer), in one transaction."""
         conversation.updated_at = utc_now()
         with _storage_errors(), self.write_lock, Session(self.engine, expire_on_commit=False) as session:
             session.merge(conversation)
             session.flush()
-            session.add_all([Event.model_validate(e) if not isinstance(e, Event) else e for e in events])
+            session.add_all(list(events))
+            _mark_delivered(session, delivered)
             session.commit()
 
     def events(
@@ -108,9 +111,7 @@ class ConversationStore:
         if not event_ids:
             return
         with _storage_errors(), self.write_lock, Session(self.engine) as session:
-            for event in session.exec(select(Event).where(col(Event.id).in_(event_ids))):
-                event.delivered = True
-                session.add(event)
+            _mark_delivered(session, event_ids)
             session.commit()
 
     def shift_activity(self, conversation_id: str, minutes: float) -> None:
@@ -150,6 +151,11 @@ class ConversationStore:
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
+
+
+def _mark_delivered(session: Session, event_ids: Sequence[int]) -> None:
+    if event_ids:
+        session.exec(update(Event).where(col(Event.id).in_(event_ids)).values(delivered=True))
 
 
 @contextmanager
