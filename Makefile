@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install run train test bench clean
+.PHONY: install browser run train test bench clean
 
 install: $(STAMP)
 
@@ -26,7 +26,12 @@ train: install
 run: install models/nlu/checkpoint.json
 	$(VENV)/bin/slmbot run
 
-test: install
+# The widget tests drive Debian's Chromium through Playwright (never `playwright install`: it downloads).
+browser:
+	@command -v chromium >/dev/null || { test "$$(id -u)" = 0 && { apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }; } \
+		|| echo "chromium is not installed and this is not root: the browser tests will be skipped"
+
+test: install browser
 	$(PY) -m pytest -q
 
 # Heavy: trains on SNIPS, ATIS, CamRest676 and Taskmaster-4 (about two hours on 2 CPU cores). Results land in bench/results/

@@ -66,6 +66,41 @@ class ActionSettings:
 
 
 @dataclass(frozen=True)
+class TelegramSettings:
+    """``[channels.telegram]``: the token comes from ``TELEGRAM_BOT_TOKEN``, the webhook secret from
+    ``TELEGRAM_WEBHOOK_SECRET``; ``base_url`` points at another Bot API server (tests run a fake one)."""
+
+    enabled: bool = False
+    mode: str = "webhook"
+    base_url: str = "https://api.telegram.org"
+    start_payload: str = "/greet"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("webhook", "polling"):
+            raise ConfigError(f"[channels.telegram] mode must be 'webhook' or 'polling', got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """``[channels.web]``: the chat widget; pages may embed it only from ``allowed_origins``."""
+
+    enabled: bool = True
+    allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8000", "http://localhost:8000")
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """``[redis]``: empty means one process (in-process locks); ``REDIS_URL`` overrides ``url``.
+
+    With Redis, several workers and hosts share per-conversation locks, seen update ids and
+    WebSocket fan-out.
+    """
+
+    url: str = ""
+    prefix: str = "slmbot"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole project configuration, paths resolved against the project folder."""
 
@@ -78,6 +113,14 @@ class Config:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     actions: ActionSettings = field(default_factory=ActionSettings)
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+
+    @property
+    def redis_url(self) -> str:
+        """``REDIS_URL`` when set, else the configured URL ("" for a single process)."""
+        return os.environ.get("REDIS_URL") or self.redis.url
 
     @property
     def generator_model_dir(self) -> Path:
@@ -113,11 +156,14 @@ def _section(cls: type[T], values: dict[str, Any], where: str) -> T:
         expected = type(getattr(defaults, key))
         if expected is float:
             valid = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif expected is tuple:
+            valid = isinstance(value, list) and all(isinstance(item, str) for item in value)
         else:
             valid = isinstance(value, str) if issubclass(expected, Path) else type(value) is expected
         if not valid:
             raise ConfigError(f"{where}: '{key}' must be {expected.__name__}, got {value!r}")
-    return cls(**{k: Path(v) if isinstance(getattr(defaults, k), Path) else v for k, v in values.items()})
+    converted = {k: Path(v) if isinstance(getattr(defaults, k), Path) else tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**converted)
 
 
 def load_config(path: Path) -> Config:
@@ -148,10 +194,16 @@ def load_config(path: Path) -> Config:
     generator_model = _section(Seq2SeqConfig, generator_raw.pop("model", {}), f"{path}: [generator.model]")
     generator_training = _section(TrainSettings, generator_raw.pop("training", {}), f"{path}: [generator.training]")
     generator = replace(_section(GeneratorSettings, generator_raw, f"{path}: [generator]"), model=generator_model, training=generator_training)
-    unknown = set(raw) - {"project", "nlu", "server", "dialogue", "database", "actions", "generator"}
+    channels = dict(raw.get("channels", {}))
+    telegram = _section(TelegramSettings, channels.pop("telegram", {}), f"{path}: [channels.telegram]")
+    web = _section(WebSettings, channels.pop("web", {}), f"{path}: [channels.web]")
+    if channels:
+        raise ConfigError(f"{path}: unknown channel(s) {', '.join(sorted(channels))} (known: telegram, web)")
+    redis = _section(RedisSettings, raw.get("redis", {}), f"{path}: [redis]")
+    unknown = set(raw) - {"project", "nlu", "server", "dialogue", "database", "actions", "generator", "channels", "redis"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     return Config(
         root, root / project.get("models_dir", "models"), root / project.get("data_dir", "data"), nlu_settings, server, dialogue,
-        database, actions, generator,
+        database, actions, generator, telegram, web, redis,
     )

@@ -7,19 +7,17 @@ any reply is returned, so an acknowledged message is never lost.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import defaultdict
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from anyio import to_thread
 
 from bot.actions import ActionContext, ActionRunner
 from bot.channels.base import OutputChannel
+from bot.coordination import Coordinator, LocalCoordinator
 from bot.domain import Domain
 from bot.flows import Decision, DialogueState, FlowEngine, Generate, HandOff, Policy, Respond, RunAction, SlotSet
 from bot.generation import GatedReply, ReplyGenerator
@@ -51,26 +49,6 @@ class Turn:
     replies: list[BotReply]
 
 
-class KeyedLocks:
-    """One asyncio lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self.locks: dict[str, asyncio.Lock] = {}
-        self.users: defaultdict[str, int] = defaultdict(int)
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self.locks.setdefault(key, asyncio.Lock())
-        self.users[key] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self.users[key] -= 1
-            if not self.users[key]:
-                del self.locks[key], self.users[key]
-
-
 def conversation_id(channel: str, sender: str) -> str:
     """Conversations are per channel and sender: the same id on two platforms is two people."""
     return f"{channel}:{sender}"
@@ -89,13 +67,14 @@ class DialogueManager:
         policy: Policy = Policy(),
         seed: int | None = None,
         generator: ReplyGenerator | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.domain, self.understanding, self.store, self.actions, self.policy = domain, understanding, store, actions, policy
         self.data_dir, self.generator = data_dir, generator
         self.engine = FlowEngine(domain, policy, can_generate=generator is not None)
         self.renderer = ResponseRenderer(domain.responses, seed)
         self.outputs: dict[str, OutputChannel] = {}
-        self.locks = KeyedLocks()
+        self.coordinator = coordinator or LocalCoordinator()
 
     def add_output(self, channel: OutputChannel) -> None:
         """Let agent messages be pushed to users of ``channel``."""
@@ -111,7 +90,7 @@ class DialogueManager:
             StorageUnavailable: the database is down; nothing was stored or acknowledged.
         """
         key = conversation_id(message.channel, message.sender)
-        async with self.locks.hold(key):
+        async with self.coordinator.hold(key):
             stored = await to_thread.run_sync(self.store.conversation, key)
             undelivered = await to_thread.run_sync(lambda: self.store.events(key, kinds=("bot",), undelivered=True)) if stored else []
             events: list[Event] = []
@@ -131,7 +110,7 @@ class DialogueManager:
 
     async def agent_reply(self, key: str, text: str, agent: str) -> BotReply:
         """A human agent writes to the customer of a handed-off conversation."""
-        async with self.locks.hold(key):
+        async with self.coordinator.hold(key):
             conversation = await self._existing(key)
             if not conversation.handed_off:
                 raise NotHandedOff(f"conversation {key} is not handed off to an agent")
@@ -140,7 +119,7 @@ class DialogueManager:
 
     async def hand_back(self, key: str, agent: str) -> BotReply:
         """The agent is done: the bot takes the conversation again and tells the customer so."""
-        async with self.locks.hold(key):
+        async with self.coordinator.hold(key):
             conversation = await self._existing(key)
             if not conversation.handed_off:
                 raise NotHandedOff(f"conversation {key} is not handed off to an agent")

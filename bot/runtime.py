@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.actions import ActionRunner
 from bot.config import Config
+from bot.coordination import Coordinator, make_coordinator
 from bot.domain import Domain, load_valid_domain
 from bot.generation import ReplyGenerator
 from bot.manager import DialogueManager
@@ -67,6 +68,7 @@ class BotRuntime:
     domain: Domain
     manager: DialogueManager
     store: ConversationStore
+    coordinator: Coordinator
 
     @classmethod
     def load(
@@ -77,6 +79,7 @@ class BotRuntime:
         database_url: str | None = None,
         data_dir: Path | None = None,
         seed: int | None = None,
+        redis_url: str | None = None,
     ) -> BotRuntime:
         """Validate the project, load its model, migrate the database and wire the dialogue manager.
 
@@ -96,10 +99,14 @@ class BotRuntime:
         understanding = Understanding(nlu, Lexicon.from_entries(domain.lexicon), version)
         actions = ActionRunner(domain.python_actions, domain.http_actions, config.actions.timeout)
         generator = load_reply_generator(config, domain, store) if config.generator.enabled else None
-        manager = DialogueManager(domain, understanding, store, actions, data_dir or config.data_dir, config.dialogue, seed, generator)
-        return cls(config, domain, manager, store)
+        coordinator = make_coordinator(config.redis_url if redis_url is None else redis_url, config.redis.prefix)
+        manager = DialogueManager(
+            domain, understanding, store, actions, data_dir or config.data_dir, config.dialogue, seed, generator, coordinator
+        )
+        return cls(config, domain, manager, store, coordinator)
 
     async def close(self) -> None:
-        """Release the HTTP client of webhook actions and the database pool."""
+        """Release the HTTP client of webhook actions, the Redis connections and the database pool."""
         await self.manager.actions.close()
+        await self.coordinator.close()
         self.store.close()

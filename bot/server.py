@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from bot.api import conversations, model
-from bot.channels import rest
+from bot.channels import rest, web
 from bot.runtime import BotRuntime
 from bot.storage.store import StorageUnavailable
 
@@ -35,6 +36,11 @@ def create_app(runtime: BotRuntime) -> FastAPI:
     app.include_router(model.router)
     app.include_router(rest.router)
     app.include_router(conversations.router)
+    if runtime.config.web.enabled:
+        app.include_router(web.router)
+        runtime.manager.add_output(web.WebChannel(runtime.coordinator))
+        origins = list(runtime.config.web.allowed_origins)
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["Content-Type"])
 
     @app.exception_handler(StorageUnavailable)
     async def storage_unavailable(_request: Request, error: StorageUnavailable) -> JSONResponse:
