@@ -320,15 +320,47 @@ def run(
     host: Annotated[Optional[str], typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
     model: Annotated[Optional[Path], typer.Option(help="NLU model directory (default: models/nlu).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (more than 1 needs REDIS_URL and PostgreSQL).")] = 1,
+    telegram_polling: Annotated[bool, typer.Option(help="Also serve Telegram by long polling (development).")] = False,
 ) -> None:
-    """Serve the bot: REST channel, parse API, transcripts and agent handoff (DATABASE_URL overrides config)."""
-    import uvicorn
+    """Serve the bot: web widget and demo page, REST and Telegram channels, parse API, handoff, /metrics.
 
-    from bot.server import create_app
+    DATABASE_URL and REDIS_URL override config.toml.
+    """
+    from bot.serve import ServeOptions, check_scale_out, serve
 
     runtime = _runtime(config, model)
     settings = runtime.config.server
-    uvicorn.run(create_app(runtime), host=host or settings.host, port=port or settings.port)
+    options = ServeOptions(config, host or settings.host, port or settings.port, workers, model, telegram_polling)
+    try:
+        check_scale_out(options, runtime.config.redis_url, runtime.store.url)
+        code = serve(runtime, options)
+    except ConfigError as error:
+        raise _fail(error) from None
+    raise typer.Exit(code)
+
+
+telegram_app = typer.Typer(help="Set up the Telegram channel.", no_args_is_help=True)
+app.add_typer(telegram_app, name="telegram")
+
+
+@telegram_app.command("set-webhook")
+def telegram_set_webhook(
+    url: Annotated[str, typer.Argument(help="Public HTTPS URL of this server's /webhooks/telegram route.")],
+    config: ConfigOption = Path("config.toml"),
+) -> None:
+    """Tell Telegram to send updates to URL, signed with TELEGRAM_WEBHOOK_SECRET (token: TELEGRAM_BOT_TOKEN)."""
+    import asyncio
+
+    from telegram.error import TelegramError
+
+    from bot.channels.telegram import set_webhook
+
+    try:
+        asyncio.run(set_webhook(load_config(config).telegram, url))
+    except (ConfigError, TelegramError) as error:
+        raise _fail(error) from None
+    typer.echo(f"webhook set: {url}")
 
 
 def _print_scores(scores: dict[str, float], as_json: bool) -> None:

@@ -38,6 +38,10 @@ class Coordinator(Protocol):
         """True the first time ``key`` is seen (within ``ttl_s``), False on every repeat."""
         ...
 
+    async def forget(self, key: str) -> None:
+        """Unsee ``key``: its work failed and a retry must be processed."""
+        ...
+
     def listen(self, key: str) -> Any:
         """Async context manager yielding an `asyncio.Queue` of the messages published to ``key``."""
         ...
@@ -114,6 +118,9 @@ class LocalCoordinator:
         if len(self.seen) > SEEN_MEMORY:
             self.seen.popitem(last=False)
         return True
+
+    async def forget(self, key: str) -> None:
+        self.seen.pop(key, None)
 
     def listen(self, key: str) -> Any:
         return self.hub.listen(key)
@@ -216,6 +223,9 @@ class RedisCoordinator:
 
     async def first_time(self, key: str, ttl_s: int = 86_400) -> bool:
         return bool(await self.client.set(f"{self.prefix}:seen:{key}", 1, nx=True, ex=ttl_s))
+
+    async def forget(self, key: str) -> None:
+        await self.client.delete(f"{self.prefix}:seen:{key}")
 
     @asynccontextmanager
     async def listen(self, key: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:

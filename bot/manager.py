@@ -8,6 +8,7 @@ any reply is returned, so an acknowledged message is never lost.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,8 @@ from bot.coordination import Coordinator, LocalCoordinator
 from bot.domain import Domain
 from bot.flows import Decision, DialogueState, FlowEngine, Generate, HandOff, Policy, Respond, RunAction, SlotSet
 from bot.generation import GatedReply, ReplyGenerator
+from bot.logs import conversation_var
+from bot.metrics import observe_turn
 from bot.responses import ResponseRenderer
 from bot.storage.store import ConversationStore, as_utc
 from bot.storage.tables import Conversation, Event, utc_now
@@ -90,6 +93,8 @@ class DialogueManager:
             StorageUnavailable: the database is down; nothing was stored or acknowledged.
         """
         key = conversation_id(message.channel, message.sender)
+        conversation_var.set(key)
+        started = time.perf_counter()
         async with self.coordinator.hold(key):
             stored = await to_thread.run_sync(self.store.conversation, key)
             undelivered = await to_thread.run_sync(lambda: self.store.events(key, kinds=("bot",), undelivered=True)) if stored else []
@@ -102,7 +107,8 @@ class DialogueManager:
             delivered = [e.id for e in undelivered if e.id is not None]
             await to_thread.run_sync(lambda: self.store.save_turn(conversation, events, delivered=delivered))
             waiting = [BotReply(e.text or "", response=e.response, source=e.source or "agent") for e in undelivered]
-            return Turn(parse, waiting + replies)
+        observe_turn(message.channel, time.perf_counter() - started, parse, replies, any(e.kind == "handoff" for e in events))
+        return Turn(parse, waiting + replies)
 
     async def parse(self, text: str) -> Parse:
         """What the bot understands of ``text`` (no conversation involved)."""
@@ -110,6 +116,7 @@ class DialogueManager:
 
     async def agent_reply(self, key: str, text: str, agent: str) -> BotReply:
         """A human agent writes to the customer of a handed-off conversation."""
+        conversation_var.set(key)
         async with self.coordinator.hold(key):
             conversation = await self._existing(key)
             if not conversation.handed_off:

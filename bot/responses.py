@@ -24,6 +24,7 @@ BUILTIN_RESPONSES = {
     "utter_action_failed": "Sorry, something went wrong on our side. Please try again in a moment.",
     "utter_invalid_slot": "Sorry, '{{ value }}' doesn't look like a valid {{ slot | replace('_', ' ') }}.",
     "utter_handed_back": "You're back with the shop assistant. How can I help?",
+    "utter_text_only": "Sorry, I can only read text messages. Please type your question.",
 }
 
 # Names every template may use besides the slots and action results of the flows.

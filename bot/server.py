@@ -6,6 +6,7 @@ and since a turn is stored before it is answered, a 503 means the message was no
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -14,18 +15,42 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from bot.api import conversations, model
-from bot.channels import rest, web
+from bot.channels import rest, telegram, web
 from bot.runtime import BotRuntime
 from bot.storage.store import StorageUnavailable
 
 
-def create_app(runtime: BotRuntime) -> FastAPI:
-    """The HTTP app serving ``runtime``; closing the app closes the runtime."""
+def telegram_channel(runtime: BotRuntime, polling: bool) -> telegram.TelegramChannel | None:
+    """The Telegram channel when enabled (``polling`` forces it on, in long-polling mode).
+
+    Raises:
+        ConfigError: the token or, for webhooks, the secret is missing from the environment.
+    """
+    settings = runtime.config.telegram
+    if not (settings.enabled or polling):
+        return None
+    polling = polling or settings.mode == "polling"
+    return telegram.TelegramChannel(runtime.manager, settings, telegram.bot_token(), os.environ.get(telegram.SECRET_VARIABLE), polling)
+
+
+def create_app(runtime: BotRuntime, telegram_polling: bool = False) -> FastAPI:
+    """The HTTP app serving ``runtime``; closing the app closes the runtime.
+
+    Raises:
+        ConfigError: an enabled channel lacks its secrets.
+    """
+    bot_on_telegram = telegram_channel(runtime, telegram_polling)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await runtime.close()
+        if bot_on_telegram is not None:
+            await bot_on_telegram.start()
+        try:
+            yield
+        finally:
+            if bot_on_telegram is not None:
+                await bot_on_telegram.stop()
+            await runtime.close()
 
     app = FastAPI(
         title="slmbot",
@@ -33,9 +58,13 @@ def create_app(runtime: BotRuntime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.telegram = bot_on_telegram
     app.include_router(model.router)
     app.include_router(rest.router)
     app.include_router(conversations.router)
+    if bot_on_telegram is not None:
+        app.include_router(telegram.router)
+        runtime.manager.add_output(bot_on_telegram)
     if runtime.config.web.enabled:
         app.include_router(web.router)
         runtime.manager.add_output(web.WebChannel(runtime.coordinator))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from anyio import to_thread
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from bot.api.deps import RuntimeDep
 from bot.api.schemas import MessageText
+from bot.metrics import exposition
 from bot.storage.store import StorageUnavailable
 
 router = APIRouter(tags=["model"])
@@ -43,15 +45,29 @@ class ParseResponse(BaseModel):
     model: str
 
 
-@router.get("/health")
-async def health(runtime: RuntimeDep) -> dict[str, str]:
-    """Liveness plus whether the database answers."""
+@router.get("/health", responses={503: {"description": "The database or Redis does not answer."}})
+async def health(runtime: RuntimeDep) -> JSONResponse:
+    """Whether this worker can take messages: the database and (when configured) Redis answer."""
     try:
         await to_thread.run_sync(runtime.store.models, "nlu")
         database = "ok"
     except StorageUnavailable:
         database = "unavailable"
-    return {"status": "ok", "model": runtime.manager.understanding.version, "database": database}
+    try:
+        await runtime.coordinator.ping()
+        redis = "ok" if runtime.config.redis_url else "not configured"
+    except Exception:  # any failure to reach Redis means unhealthy, whatever the client raised
+        redis = "unavailable"
+    healthy = database == "ok" and redis != "unavailable"
+    body = {"status": "ok" if healthy else "unavailable", "model": runtime.manager.understanding.version, "database": database, "redis": redis}
+    return JSONResponse(body, 200 if healthy else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """Prometheus text format: messages, turn latency, NLU confidence, fallbacks and handoffs per channel."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
 
 
 @router.post("/model/parse", response_model=ParseResponse)

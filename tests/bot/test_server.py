@@ -137,7 +137,8 @@ def test_database_down_gives_503_and_the_message_is_not_taken(client, runtime):
     response = client.post("/webhooks/rest/webhook", json={"sender": "frank", "message": "where is order B-2001"})
     assert response.status_code == 503
     assert "not accepted" in response.json()["detail"]
-    assert client.get("/health").json()["database"] == "unavailable"
+    health = client.get("/health")
+    assert health.status_code == 503 and health.json()["database"] == "unavailable"
     runtime.store.engine = working
     events = client.get("/conversations/rest:frank", headers=AUTH).json()["events"]
     assert "where is order B-2001" not in [e["text"] for e in events]
@@ -149,6 +150,7 @@ def test_parse_health_and_docs(client):
     assert parsed["entities"][0]["value"] == "A-1042" and parsed["entities"][0]["extractor"] == "lexicon"
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["database"] == "ok" and health["model"] == parsed["model"]
+    assert health["redis"] == "not configured"
     assert client.get("/openapi.json").json()["paths"]["/webhooks/rest/webhook"]
     assert client.post("/model/parse", json={"text": ""}).status_code == 422
     assert say(client, "gina", "a" * MAX_MESSAGE_CHARS)  # one huge word still gets an answer
@@ -160,3 +162,25 @@ def test_a_stored_flow_the_project_no_longer_has_is_dropped(client, runtime):
     conversation.state["stack"][0]["flow"] = "renamed_flow"
     runtime.store.save_turn(conversation, [])
     assert say(client, "hank", "hi")[0]["text"].startswith(("Hi", "Hello"))
+
+
+def metric(client, name: str) -> float:
+    """The value of one sample in /metrics (0 when absent)."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_count_messages_fallbacks_and_handoffs(client):
+    before = {name: metric(client, name) for name in (
+        'slmbot_messages_total{channel="rest"}', 'slmbot_fallbacks_total{channel="rest"}',
+        'slmbot_handoffs_total{channel="rest"}', 'slmbot_turn_seconds_count{channel="rest"}',
+    )}
+    say(client, "ivan", "where is my order B-2001?")
+    say(client, "ivan", "/no_such_intent")  # understood as nothing the bot handles: the default answer
+    say(client, "ivan", "I want to talk to a human")
+    after = {name: metric(client, name) for name in before}
+    deltas = {name.split("{")[0]: after[name] - before[name] for name in before}
+    assert deltas == {"slmbot_messages_total": 3, "slmbot_fallbacks_total": 1, "slmbot_handoffs_total": 1, "slmbot_turn_seconds_count": 3}
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
