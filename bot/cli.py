@@ -322,6 +322,7 @@ def run(
     model: Annotated[Optional[Path], typer.Option(help="NLU model directory (default: models/nlu).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (more than 1 needs REDIS_URL and PostgreSQL).")] = 1,
     telegram_polling: Annotated[bool, typer.Option(help="Also serve Telegram by long polling (development).")] = False,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder for the project's own data (default: [project] data_dir).")] = None,
 ) -> None:
     """Serve the bot: web widget and demo page, REST and Telegram channels, parse API, handoff, /metrics.
 
@@ -329,9 +330,9 @@ def run(
     """
     from bot.serve import ServeOptions, check_scale_out, serve
 
-    runtime = _runtime(config, model)
+    runtime = _runtime(config, model, data_dir=data_dir)
     settings = runtime.config.server
-    options = ServeOptions(config, host or settings.host, port or settings.port, workers, model, telegram_polling)
+    options = ServeOptions(config, host or settings.host, port or settings.port, workers, model, telegram_polling, data_dir)
     try:
         check_scale_out(options, runtime.config.redis_url, runtime.store.url)
         code = serve(runtime, options)

@@ -198,6 +198,9 @@ class RedisCoordinator:
         self.pubsub = self.client.pubsub()
         self.reader: asyncio.Task[None] | None = None
         self.worker = uuid.uuid4().hex
+        # The pub/sub connection is used by the reader task alone (redis-py's is not safe to share):
+        # listeners queue their (un)subscriptions for it.
+        self.changes: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -229,32 +232,35 @@ class RedisCoordinator:
 
     @asynccontextmanager
     async def listen(self, key: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
-        await self._start_reader()
+        if self.reader is None:
+            self.reader = asyncio.create_task(self._read())
         channel = f"{self.prefix}:out:{key}"
         first = key not in self.hub.queues
         async with self.hub.listen(key) as queue:
             if first:
-                await self.pubsub.subscribe(channel)
+                self.changes.put_nowait((True, channel))
             try:
                 yield queue
             finally:
                 if len(self.hub.queues[key]) == 1:  # the last listener of this process leaves
-                    await self.pubsub.unsubscribe(channel)
+                    self.changes.put_nowait((False, channel))
 
     async def publish(self, key: str, message: dict[str, Any]) -> int:
         return int(await self.client.publish(f"{self.prefix}:out:{key}", json.dumps(message)))
 
-    async def _start_reader(self) -> None:
-        if self.reader is None:
-            # A subscription of its own keeps the connection open while no conversation is listened to.
-            await self.pubsub.subscribe(f"{self.prefix}:worker:{self.worker}")
-            self.reader = asyncio.create_task(self._read())
-
     async def _read(self) -> None:
+        """Apply queued (un)subscriptions, deliver what arrives; within 20 ms of either."""
         skip = len(f"{self.prefix}:out:")
+        # A subscription of its own keeps the connection open while no conversation is listened to.
+        await self.pubsub.subscribe(f"{self.prefix}:worker:{self.worker}")
         while True:
             try:
-                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                while not self.changes.empty():
+                    subscribe, channel = self.changes.get_nowait()
+                    await (self.pubsub.subscribe(channel) if subscribe else self.pubsub.unsubscribe(channel))
+                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0.02)
+            except asyncio.CancelledError:
+                raise
             except Exception:  # a dropped connection: redis-py reconnects and resubscribes on the next call
                 log.exception("reading Redis pub/sub failed; retrying")
                 await asyncio.sleep(0.5)

@@ -30,6 +30,7 @@ class ServeOptions:
     workers: int = 1
     model: Path | None = None
     telegram_polling: bool = False
+    data_dir: Path | None = None
 
 
 def check_scale_out(options: ServeOptions, redis_url: str, database_url: str) -> None:
@@ -82,7 +83,7 @@ def serve_runtime(runtime: BotRuntime, options: ServeOptions) -> None:
 
 def run_worker(options: ServeOptions) -> None:
     """A worker process: load the bot (the parent has checked it and migrated the database) and serve."""
-    serve_runtime(BotRuntime.load(load_config(options.config), model_dir=options.model), options)
+    serve_runtime(BotRuntime.load(load_config(options.config), model_dir=options.model, data_dir=options.data_dir), options)
 
 
 def serve(runtime: BotRuntime, options: ServeOptions) -> int:

@@ -45,25 +45,32 @@ STOCK = [
 RETURN_WINDOW_DAYS = 30
 
 
+SCHEMA = (
+    """CREATE TABLE orders (id TEXT PRIMARY KEY, status TEXT, contents TEXT, carrier TEXT, eta TEXT,
+                            delivered_on TEXT, days_since_delivery INTEGER, address TEXT)""",
+    "CREATE TABLE refunds (order_id TEXT, amount TEXT, status TEXT, date TEXT)",
+    "CREATE TABLE stock (product TEXT PRIMARY KEY, in_stock INTEGER, price TEXT, restock TEXT)",
+    "CREATE TABLE returns (id INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT, product TEXT, email TEXT)",
+)
+
+
+def _seeded(connection: sqlite3.Connection) -> bool:
+    return connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'orders'").fetchone() is not None
+
+
 def _connect(data_dir: Path) -> sqlite3.Connection:
-    path = data_dir / "shop.db"
-    fresh = not path.exists()
     data_dir.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path)
+    connection = sqlite3.connect(data_dir / "shop.db", timeout=30)
     connection.row_factory = sqlite3.Row
-    if fresh:
-        connection.executescript(
-            """
-            CREATE TABLE orders (id TEXT PRIMARY KEY, status TEXT, contents TEXT, carrier TEXT, eta TEXT,
-                                 delivered_on TEXT, days_since_delivery INTEGER, address TEXT);
-            CREATE TABLE refunds (order_id TEXT, amount TEXT, status TEXT, date TEXT);
-            CREATE TABLE stock (product TEXT PRIMARY KEY, in_stock INTEGER, price TEXT, restock TEXT);
-            CREATE TABLE returns (id INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT, product TEXT, email TEXT);
-            """
-        )
-        connection.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ORDERS)
-        connection.executemany("INSERT INTO refunds VALUES (?, ?, ?, ?)", REFUNDS)
-        connection.executemany("INSERT INTO stock VALUES (?, ?, ?, ?)", STOCK)
+    if not _seeded(connection):
+        # Several conversations (or worker processes) may get here at once: one creates, the others wait.
+        connection.execute("BEGIN IMMEDIATE")
+        if not _seeded(connection):
+            for statement in SCHEMA:
+                connection.execute(statement)
+            connection.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ORDERS)
+            connection.executemany("INSERT INTO refunds VALUES (?, ?, ?, ?)", REFUNDS)
+            connection.executemany("INSERT INTO stock VALUES (?, ?, ?, ?)", STOCK)
         connection.commit()
     return connection
 

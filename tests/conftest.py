@@ -50,6 +50,21 @@ def postgres_url():
     admin.dispose()
 
 
+REDIS_SERVER = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis (CI starts it); a clear failure when it is down."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_SERVER).ping()
+    except redis.RedisError as error:
+        pytest.fail(f"Redis at {REDIS_SERVER} is not reachable ({error}): start it (see .ci/run)")
+    return REDIS_SERVER
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     """Each test using this runs once on a SQLite file and once on the local PostgreSQL."""
