@@ -19,4 +19,7 @@ COPY dialogues ./dialogues
 RUN OMP_NUM_THREADS=2 slmbot train --device cpu
 
 EXPOSE 8000
-CMD ["slmbot", "run", "--host", "0.0.0.0", "--port", "8000"]
+# DATABASE_URL and REDIS_URL come from the environment; SLMBOT_WORKERS > 1 needs both (see docker-compose.yml).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"
+CMD ["sh", "-c", "exec slmbot run --host 0.0.0.0 --port 8000 --workers ${SLMBOT_WORKERS:-1}"]

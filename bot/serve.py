@@ -103,20 +103,22 @@ def serve(runtime: BotRuntime, options: ServeOptions) -> int:
     for worker in workers:
         worker.start()
 
+    stopping = False
+
     def stop(_signal: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
         for worker in workers:
             if worker.is_alive():
                 worker.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    code = 0
-    # When one worker dies the server is degraded in a way nobody would notice: stop them all.
-    sentinel = multiprocessing.connection.wait([w.sentinel for w in workers])
-    for worker in workers:
-        if worker.sentinel in sentinel and worker.exitcode:
-            code = worker.exitcode
+    # A worker that dies on its own leaves the server degraded in a way nobody would notice: stop them all.
+    multiprocessing.connection.wait([w.sentinel for w in workers])
+    crashed = [w.exitcode for w in workers if w.exitcode is not None] if not stopping else []
     stop(signal.SIGTERM, None)
     for worker in workers:
         worker.join()
-    return code
+    # Workers asked to stop exit by re-raising SIGTERM (uvicorn does); that is a clean shutdown.
+    return next((code for code in crashed if code), 1) if crashed else 0

@@ -1,0 +1,14 @@
+"""The serving benchmark on a small scale: real server processes, the JSON shape it reports."""
+
+from bench.serve import CONCURRENCY, measure
+from tests.browser.conftest import free_port
+
+
+def test_echo_and_one_worker_bot_report_every_figure(example_model):
+    echo = measure("echo", example_model, free_port(), growth=0, scale=0.02)
+    bot = measure("bot_1_worker", example_model, free_port(), growth=50, scale=0.02)
+    for result in (echo, bot):
+        for name in CONCURRENCY:
+            row = result[name]
+            assert row["per_second"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
+    assert bot["workers"] == 1 and 50 < bot["rss_mb"] < 2000 and isinstance(bot["rss_growth_pct"], float)
