@@ -31,13 +31,16 @@ def test_turns_of_one_conversation_run_one_at_a_time_in_arrival_order(make):
         async def turn(i: int) -> None:
             async with workers[i % 2].hold("web:alice"):
                 log.append(f"start {i}")
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.03)
                 log.append(f"end {i}")
 
+        for worker in workers:  # open connections and load the scripts before timing matters
+            async with worker.hold("web:warm-up"):
+                pass
         tasks = []
         for i in range(8):
             tasks.append(asyncio.create_task(turn(i)))
-            await asyncio.sleep(0.002)  # arrival order: 0, 1, 2, ...
+            await asyncio.sleep(0.01)  # arrival order: 0, 1, 2, ... while earlier turns still run
         await asyncio.gather(*tasks)
         for worker in {id(w): w for w in workers}.values():
             await worker.close()
