@@ -17,6 +17,7 @@ from typing import Any
 from anyio import to_thread
 
 from bot.actions import ActionContext, ActionRunner
+from bot.batching import MicroBatcher
 from bot.channels.base import OutputChannel
 from bot.coordination import Coordinator, LocalCoordinator
 from bot.domain import Domain
@@ -25,7 +26,7 @@ from bot.generation import GatedReply, ReplyGenerator
 from bot.logs import conversation_var
 from bot.metrics import observe_turn
 from bot.responses import ResponseRenderer
-from bot.storage.store import ConversationStore, as_utc
+from bot.storage.store import ConversationStore, TurnWrite, as_utc
 from bot.storage.tables import Conversation, Event, utc_now
 from bot.types import BotReply, Parse, UserMessage
 from bot.understanding import Understanding
@@ -78,6 +79,9 @@ class DialogueManager:
         self.renderer = ResponseRenderer(domain.responses, seed)
         self.outputs: dict[str, OutputChannel] = {}
         self.coordinator = coordinator or LocalCoordinator()
+        # Concurrent turns share one forward pass of the model and one database commit.
+        self.parser = MicroBatcher(understanding.parse_many)
+        self.writer = MicroBatcher(store.save_turns)
 
     def add_output(self, channel: OutputChannel) -> None:
         """Let agent messages be pushed to users of ``channel``."""
@@ -90,7 +94,7 @@ class DialogueManager:
         marked delivered in the same transaction as the turn.
 
         Raises:
-            StorageUnavailable: the database is down; nothing was stored or acknowledged.
+            StorageUnavailable: the database is down or refused the turn; nothing was stored or acknowledged.
         """
         key = conversation_id(message.channel, message.sender)
         conversation_var.set(key)
@@ -100,19 +104,21 @@ class DialogueManager:
             undelivered = await to_thread.run_sync(lambda: self.store.events(key, kinds=("bot",), undelivered=True)) if stored else []
             events: list[Event] = []
             conversation = self._open_session(stored, message, events)
-            parse = await to_thread.run_sync(self.understanding.parse, message.text)
+            parse = await self.parser.submit(message.text)
             events.append(_user_event(conversation, parse))
             decision = self.engine.on_message(self._restore(conversation.state), parse)
             replies = await self._carry_out(decision, conversation, message, events)
             delivered = [e.id for e in undelivered if e.id is not None]
-            await to_thread.run_sync(lambda: self.store.save_turn(conversation, events, delivered=delivered))
+            failure = await self.writer.submit(TurnWrite(conversation, events, delivered))
+            if failure is not None:
+                raise failure
             waiting = [BotReply(e.text or "", response=e.response, source=e.source or "agent") for e in undelivered]
         observe_turn(message.channel, time.perf_counter() - started, parse, replies, any(e.kind == "handoff" for e in events))
         return Turn(parse, waiting + replies)
 
     async def parse(self, text: str) -> Parse:
         """What the bot understands of ``text`` (no conversation involved)."""
-        return await to_thread.run_sync(self.understanding.parse, text)
+        return await self.parser.submit(text)
 
     async def agent_reply(self, key: str, text: str, agent: str) -> BotReply:
         """A human agent writes to the customer of a handed-off conversation."""

@@ -9,6 +9,7 @@ fan-out) and a database server (SQLite serializes writers across processes).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from bot.config import ConfigError, load_config
 from bot.runtime import BotRuntime
+
+M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,19 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas before the server starts its threads.
+
+    glibc gives busy threads arenas of their own (up to 8 per core); with the worker threads
+    that parse, store and run actions, a worker's RSS grew from 330 MB to 550 MB under load.
+    Elsewhere than glibc this does nothing.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass
+
+
 def serve_runtime(runtime: BotRuntime, options: ServeOptions) -> None:
     """Serve ``runtime`` on this process's own socket until SIGINT/SIGTERM.
 
@@ -75,6 +91,7 @@ def serve_runtime(runtime: BotRuntime, options: ServeOptions) -> None:
 
     # One torch thread per worker: with more, workers fight over the cores and latency collapses.
     torch.set_num_threads(1)
+    limit_malloc_arenas()
     app = create_app(runtime, options.telegram_polling)
     configure_logging()
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=10))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from bot.types import Entity, Parse
 from slm.intents_yaml import LexiconEntry
-from slm.nlu import NLUModel
+from slm.nlu import NLUModel, ParseResult
 
 PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w.-]*)(?P<entities>\{.*\})?$", re.S)
 
@@ -73,10 +73,19 @@ class Understanding:
 
     def parse(self, text: str) -> Parse:
         """Intent, calibrated confidence, ranking and entities of ``text``."""
-        payload = parse_payload(text)
-        if payload is not None:
-            return Parse(payload.text, payload.intent, 1.0, ((payload.intent, 1.0),), payload.entities, self.version)
-        result = self.nlu.parse(text)
+        return self.parse_many([text])[0]
+
+    def parse_many(self, texts: list[str]) -> list[Parse]:
+        """`parse` for several texts with one forward pass of the model (payloads skip it)."""
+        payloads = [parse_payload(text) for text in texts]
+        typed = [text for text, payload in zip(texts, payloads) if payload is None]
+        results = iter(self.nlu.predict(typed) if typed else [])
+        return [self._typed(text, next(results)) if payload is None else self._payload(payload) for text, payload in zip(texts, payloads)]
+
+    def _payload(self, payload: Parse) -> Parse:
+        return Parse(payload.text, payload.intent, 1.0, ((payload.intent, 1.0),), payload.entities, self.version)
+
+    def _typed(self, text: str, result: ParseResult) -> Parse:
         model_entities = [Entity(e.entity, e.value, e.start, e.end, e.value, e.confidence) for e in result.entities]
         entities = merge_entities(model_entities, self.lexicon.matches(text))
         ranking = tuple((str(r["name"]), float(r["confidence"])) for r in result.ranking)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -29,6 +30,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 class StorageUnavailable(RuntimeError):
     """The database cannot be reached or refused the operation; the caller answers 503."""
+
+
+@dataclass(frozen=True)
+class TurnWrite:
+    """What one turn stores: the conversation's new state, its events, and the earlier messages
+    it delivered."""
+
+    conversation: Conversation
+    events: list[Event]
+    delivered: Sequence[int] = ()
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -78,12 +89,38 @@ class ConversationStore:
     def save_turn(self, conversation: Conversation, events: Iterable[Event], delivered: Sequence[int] = ()) -> None:
         """Store the conversation's new state and the turn's events, and mark the ``delivered``
         events (sent with this turn's answer), in one transaction."""
-        conversation.updated_at = utc_now()
+        self._write([TurnWrite(conversation, list(events), delivered)])
+
+    def save_turns(self, turns: list[TurnWrite]) -> list[StorageUnavailable | None]:
+        """Store several conversations' turns in one transaction: one commit (one fsync) for all.
+
+        When that fails, each turn is tried on its own, so a turn the database refuses fails
+        alone. Returns, per turn, None (stored) or the error that kept it out.
+        """
+        try:
+            self._write(turns)
+            return [None] * len(turns)
+        except StorageUnavailable as error:
+            if len(turns) == 1:
+                return [error]
+        outcomes: list[StorageUnavailable | None] = []
+        for turn in turns:
+            try:
+                self._write([turn])
+                outcomes.append(None)
+            except StorageUnavailable as error:
+                outcomes.append(error)
+        return outcomes
+
+    def _write(self, turns: list[TurnWrite]) -> None:
         with _storage_errors(), self.write_lock, Session(self.engine, expire_on_commit=False) as session:
-            session.merge(conversation)
+            for turn in turns:
+                turn.conversation.updated_at = utc_now()
+                session.merge(turn.conversation)
             session.flush()
-            session.add_all(list(events))
-            _mark_delivered(session, delivered)
+            for turn in turns:
+                session.add_all(turn.events)
+                _mark_delivered(session, turn.delivered)
             session.commit()
 
     def events(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.storage.store import ConversationStore, StorageUnavailable
+from bot.storage.store import ConversationStore, StorageUnavailable, TurnWrite
 from bot.storage.tables import Conversation, Event
 
 
@@ -28,6 +28,19 @@ def test_a_turn_is_saved_with_its_events_in_order(store):
     assert [e.text for e in store.events("rest:ann")] == ["hi", "Hello!", "bye"]
     assert store.events("rest:ann", kinds=("bot",))[0].response == "utter_greet"
     assert store.conversation("rest:nobody") is None
+
+
+def test_turns_of_several_conversations_share_a_commit_and_a_refused_one_fails_alone(store):
+    def turn(sender: str, text: str, conversation_id: str | None = None) -> TurnWrite:
+        conversation = Conversation(id=f"rest:{sender}", channel="rest", sender=sender)
+        return TurnWrite(conversation, [Event(conversation_id=conversation_id or conversation.id, kind="user", text=text)])
+
+    assert store.save_turns([turn("a", "one"), turn("b", "two")]) == [None, None]
+    # An event pointing at a conversation that does not exist breaks the foreign key.
+    outcomes = store.save_turns([turn("c", "three"), turn("d", "four", conversation_id="rest:ghost"), turn("e", "five")])
+    assert outcomes[0] is None and isinstance(outcomes[1], StorageUnavailable) and outcomes[2] is None
+    assert [e.text for e in store.events("rest:c")] == ["three"] and [e.text for e in store.events("rest:e")] == ["five"]
+    assert store.events("rest:ghost") == [] and store.events("rest:d") == []
 
 
 def test_undelivered_messages_and_handoff_queue(store):
