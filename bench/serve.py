@@ -83,9 +83,10 @@ def wait_ready(url: str, server: subprocess.Popen, settle_s: float) -> None:
 
 
 def worker_pids(server: subprocess.Popen) -> list[int]:
-    """The processes that serve: the server itself, or its worker children."""
+    """The processes that serve: the server itself, or its worker children (not multiprocessing's resource tracker)."""
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    return [int(pid) for pid in children] or [server.pid]
+    workers = [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return workers or [server.pid]
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -157,7 +158,7 @@ def table(results: dict[str, dict[str, object]], growth: int) -> str:
         "# Serving benchmark (python -m bench.serve)",
         "",
         "Example shop bot behind `slmbot run` (uvicorn + uvloop, 1 torch thread per worker), loaded over HTTP",
-        "by one asyncio/httpx client process on the same 2-core machine. Each conversation plays a 7-turn",
+        "by one asyncio/aiohttp client process on the same 2-core machine. Each conversation plays a 7-turn",
         "script (order status with a digression, a return with slot filling) and starts over with a new id.",
         "1 worker: SQLite, in-process locks. 2 workers: PostgreSQL + Redis (FIFO turn queue per conversation).",
         f"Memory: peak RSS of the busiest worker; growth: RSS change over {growth} further messages after warm-up.",

@@ -129,9 +129,10 @@ def train(
         console.print(f"saved [bold]{out}[/bold] (version {model_version(out)})  dev: " + _scores_line(scores))
         if project.generator.enabled:
             from bot.generator_data import agent_pairs, template_pairs
+            from bot.privacy import Redactor
             from bot.training import train_generator_command
 
-            pairs = template_pairs(domain) + agent_pairs(store)
+            pairs = template_pairs(domain) + agent_pairs(store, Redactor(project.privacy.patterns))
             generator_dir = project.generator_model_dir
             metrics = train_generator_command(pairs, None, project.generator, generator_dir, console=console, device=device)
             store.record_model("generator", model_version(generator_dir), str(generator_dir), metrics)
@@ -339,6 +340,56 @@ def run(
     except ConfigError as error:
         raise _fail(error) from None
     raise typer.Exit(code)
+
+
+logs_app = typer.Typer(help="Retention of the conversation logs.", no_args_is_help=True)
+app.add_typer(logs_app, name="logs")
+
+
+@logs_app.command("purge")
+def logs_purge(
+    config: ConfigOption = Path("config.toml"),
+    days: Annotated[Optional[float], typer.Option(help="Idle for more than this many days (default: [privacy] retention_days).")] = None,
+    anonymize: Annotated[Optional[bool], typer.Option("--anonymize/--delete", help="Default: [privacy] retention.")] = None,
+) -> None:
+    """Delete (or anonymize) conversations idle longer than the retention period; cron-friendly."""
+    from bot.privacy import Redactor
+    from bot.retention import purge
+    from bot.storage.store import ConversationStore, StorageUnavailable
+
+    try:
+        project = load_config(config)
+        period = project.privacy.retention_days if days is None else days
+        if period <= 0:
+            raise ConfigError("no retention period: pass --days N or set [privacy] retention_days")
+        store = ConversationStore(project.database_url)
+        store.migrate()
+        keep = project.privacy.retention == "anonymize" if anonymize is None else anonymize
+        count = purge(store, period, keep, Redactor(project.privacy.patterns))
+    except (ConfigError, StorageUnavailable) as error:
+        raise _fail(error) from None
+    typer.echo(f"{'anonymized' if keep else 'deleted'} {count} conversation(s) idle for more than {period:g} days")
+
+
+@app.command("export")
+def export(
+    out: Annotated[Path, typer.Option(help="JSONL file to write (NLU training format).")],
+    config: ConfigOption = Path("config.toml"),
+) -> None:
+    """Write logged user messages with the live model's parse, personal data redacted, as JSONL."""
+    from bot.export import export_messages
+    from bot.privacy import Redactor
+    from bot.storage.store import ConversationStore, StorageUnavailable
+
+    try:
+        project = load_config(config)
+        store = ConversationStore(project.database_url)
+        store.migrate()
+        with out.open("w", encoding="utf-8") as file:
+            count = export_messages(store, Redactor(project.privacy.patterns), file)
+    except (ConfigError, StorageUnavailable, OSError) as error:
+        raise _fail(error) from None
+    typer.echo(f"wrote {count} message(s) to {out}")
 
 
 telegram_app = typer.Typer(help="Set up the Telegram channel.", no_args_is_help=True)

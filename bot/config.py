@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -101,6 +102,31 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """``[privacy]``: personal data in logs. Text leaving the store for training or export is
+    always redacted; ``redact_at_write`` also redacts it before it is stored. Conversations
+    idle for more than ``retention_days`` (0: keep) are deleted or anonymized by `slmbot logs purge`.
+    ``patterns`` adds the project's own kinds of personal data: name -> regular expression.
+    """
+
+    redact_at_write: bool = False
+    retention_days: int = 0
+    retention: str = "delete"
+    patterns: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.retention not in ("delete", "anonymize"):
+            raise ConfigError(f"[privacy] retention must be 'delete' or 'anonymize', got {self.retention!r}")
+        if self.retention_days < 0:
+            raise ConfigError("[privacy] retention_days must be 0 (keep) or more")
+        for name, pattern in self.patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ConfigError(f"[privacy] patterns: {name}: invalid regular expression: {error}") from None
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole project configuration, paths resolved against the project folder."""
 
@@ -116,6 +142,7 @@ class Config:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     web: WebSettings = field(default_factory=WebSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     @property
     def redis_url(self) -> str:
@@ -200,10 +227,11 @@ def load_config(path: Path) -> Config:
     if channels:
         raise ConfigError(f"{path}: unknown channel(s) {', '.join(sorted(channels))} (known: telegram, web)")
     redis = _section(RedisSettings, raw.get("redis", {}), f"{path}: [redis]")
-    unknown = set(raw) - {"project", "nlu", "server", "dialogue", "database", "actions", "generator", "channels", "redis"}
+    privacy = _section(PrivacySettings, raw.get("privacy", {}), f"{path}: [privacy]")
+    unknown = set(raw) - {"project", "nlu", "server", "dialogue", "database", "actions", "generator", "channels", "redis", "privacy"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     return Config(
         root, root / project.get("models_dir", "models"), root / project.get("data_dir", "data"), nlu_settings, server, dialogue,
-        database, actions, generator, telegram, web, redis,
+        database, actions, generator, telegram, web, redis, privacy,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bot.domain import Domain
 from bot.flows import DialogueState, FlowEngine, Respond
+from bot.privacy import Redactor
 from bot.responses import ResponseRenderer
 from bot.storage.store import ConversationStore
 from bot.types import Entity, Parse
@@ -39,13 +40,14 @@ def template_pairs(domain: Domain, seed: int = 0) -> list[DialoguePair]:
     return list(pairs.values())
 
 
-def agent_pairs(store: ConversationStore) -> list[DialoguePair]:
-    """Every agent reply in the store, with up to four turns before it as context."""
+def agent_pairs(store: ConversationStore, redactor: Redactor) -> list[DialoguePair]:
+    """Every agent reply in the store, with up to four turns before it as context, personal data redacted."""
     pairs = []
     for conversation_id in store.agent_conversations():
         turns: list[tuple[str, str]] = []
         for event in store.events(conversation_id, kinds=("user", "bot")):
+            text = redactor.redact(event.text or "").text
             if event.source == "agent" and turns:
-                pairs.append(DialoguePair(render_context(turns[-CONTEXT_TURNS:]), event.text or ""))
-            turns.append(("user" if event.kind == "user" else "bot", event.text or ""))
+                pairs.append(DialoguePair(render_context(turns[-CONTEXT_TURNS:]), text))
+            turns.append(("user" if event.kind == "user" else "bot", text))
     return pairs

@@ -25,6 +25,7 @@ from bot.flows import Decision, DialogueState, FlowEngine, Generate, HandOff, Po
 from bot.generation import GatedReply, ReplyGenerator
 from bot.logs import conversation_var
 from bot.metrics import observe_turn
+from bot.privacy import Redactor, redact_event
 from bot.responses import ResponseRenderer
 from bot.storage.store import ConversationStore, TurnWrite, as_utc
 from bot.storage.tables import Conversation, Event, utc_now
@@ -72,6 +73,7 @@ class DialogueManager:
         seed: int | None = None,
         generator: ReplyGenerator | None = None,
         coordinator: Coordinator | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.domain, self.understanding, self.store, self.actions, self.policy = domain, understanding, store, actions, policy
         self.data_dir, self.generator = data_dir, generator
@@ -79,6 +81,7 @@ class DialogueManager:
         self.renderer = ResponseRenderer(domain.responses, seed)
         self.outputs: dict[str, OutputChannel] = {}
         self.coordinator = coordinator or LocalCoordinator()
+        self.redactor = redactor  # set: personal data is redacted before it is stored
         # Concurrent turns share one forward pass of the model and one database commit.
         self.parser = MicroBatcher(understanding.parse_many)
         self.writer = MicroBatcher(store.save_turns)
@@ -109,6 +112,7 @@ class DialogueManager:
             decision = self.engine.on_message(self._restore(conversation.state), parse)
             replies = await self._carry_out(decision, conversation, message, events)
             delivered = [e.id for e in undelivered if e.id is not None]
+            self._redact(events)
             failure = await self.writer.submit(TurnWrite(conversation, events, delivered))
             if failure is not None:
                 raise failure
@@ -154,11 +158,17 @@ class DialogueManager:
         event = _bot_event(conversation, reply)
         event.delivered = False
         events.append(event)
+        self._redact(events)
         await to_thread.run_sync(self.store.save_turn, conversation, events)
         output = self.outputs.get(conversation.channel)
         if output is not None and await output.send(conversation.sender, reply) and event.id is not None:
             await to_thread.run_sync(self.store.mark_delivered, [event.id])
         return reply
+
+    def _redact(self, events: list[Event]) -> None:
+        if self.redactor is not None:
+            for event in events:
+                redact_event(event, self.redactor)
 
     def _restore(self, data: dict[str, Any]) -> DialogueState:
         """The stored state, minus flows the project no longer has (it may have changed since)."""

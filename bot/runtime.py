@@ -12,6 +12,7 @@ from bot.coordination import Coordinator, make_coordinator
 from bot.domain import Domain, load_valid_domain
 from bot.generation import ReplyGenerator
 from bot.manager import DialogueManager
+from bot.privacy import Redactor
 from bot.safety import SafetyGate, template_words
 from bot.storage.store import ConversationStore
 from bot.understanding import Lexicon, Understanding
@@ -100,8 +101,9 @@ class BotRuntime:
         actions = ActionRunner(domain.python_actions, domain.http_actions, config.actions.timeout)
         generator = load_reply_generator(config, domain, store) if config.generator.enabled else None
         coordinator = make_coordinator(config.redis_url if redis_url is None else redis_url, config.redis.prefix)
+        redactor = Redactor(config.privacy.patterns) if config.privacy.redact_at_write else None
         manager = DialogueManager(
-            domain, understanding, store, actions, data_dir or config.data_dir, config.dialogue, seed, generator, coordinator
+            domain, understanding, store, actions, data_dir or config.data_dir, config.dialogue, seed, generator, coordinator, redactor
         )
         return cls(config, domain, manager, store, coordinator)
 

@@ -13,14 +13,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import event as sa_event
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, create_engine, select
 
 from bot.storage.tables import Conversation, Event, ModelVersion, utc_now
@@ -159,6 +161,47 @@ class ConversationStore:
                 conversation.updated_at = as_utc(conversation.updated_at) - timedelta(minutes=minutes)
                 session.add(conversation)
                 session.commit()
+
+    def idle_since(self, moment: datetime) -> list[str]:
+        """Ids of conversations with no activity after ``moment``."""
+        query = select(Conversation.id).where(col(Conversation.updated_at) < moment).order_by(col(Conversation.updated_at))
+        with _storage_errors(), Session(self.engine) as session:
+            return list(session.exec(query))
+
+    def delete(self, conversation_ids: list[str]) -> None:
+        """Remove conversations and every event of theirs."""
+        with _storage_errors(), self.write_lock, Session(self.engine) as session:
+            session.exec(sa_delete(Event).where(col(Event.conversation_id).in_(conversation_ids)))  # type: ignore[call-overload]
+            session.exec(sa_delete(Conversation).where(col(Conversation.id).in_(conversation_ids)))  # type: ignore[call-overload]
+            session.commit()
+
+    def rewrite(self, conversation_id: str, new: Conversation, change: Callable[[Event], None]) -> None:
+        """Move a conversation's events to ``new`` (a fresh id), each passed through ``change``,
+        and drop the old conversation, in one transaction (anonymizing: the old id names the customer)."""
+        with _storage_errors(), self.write_lock, Session(self.engine) as session:
+            session.add(new)
+            session.flush()
+            for event in session.exec(select(Event).where(Event.conversation_id == conversation_id)):
+                change(event)
+                event.conversation_id = new.id
+                flag_modified(event, "entities")
+                flag_modified(event, "data")
+                session.add(event)
+            session.flush()
+            session.exec(sa_delete(Conversation).where(col(Conversation.id) == conversation_id))  # type: ignore[call-overload]
+            session.commit()
+
+    def user_messages(self) -> Iterator[Event]:
+        """Every stored user message, oldest first, read in pages."""
+        last = 0
+        while True:
+            query = select(Event).where(Event.kind == "user", col(Event.id) > last).order_by(col(Event.id)).limit(1000)
+            with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+                page = list(session.exec(query))
+            if not page:
+                return
+            yield from page
+            last = page[-1].id or last
 
     def handed_off(self) -> list[Conversation]:
         """Conversations waiting for a human agent, oldest activity first."""

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from bot.config import load_config
 from bot.domain import load_valid_domain
 from bot.generator_data import agent_pairs, template_pairs
+from bot.privacy import Redactor
 from bot.runtime import BotRuntime
 from bot.server import create_app
 from bot.storage.store import ConversationStore
@@ -35,13 +36,14 @@ def test_agent_replies_become_pairs(tmp_path):
     store = ConversationStore(f"sqlite:///{tmp_path}/c.db")
     store.migrate()
     store.save_turn(Conversation(id="rest:a", channel="rest", sender="a"), [
-        Event(conversation_id="rest:a", kind="user", text="my parcel is damaged"),
+        Event(conversation_id="rest:a", kind="user", text="my parcel is damaged, call me on 07700 900123"),
         Event(conversation_id="rest:a", kind="bot", text="I'm passing you to a colleague.", source="template"),
-        Event(conversation_id="rest:a", kind="bot", text="Sorry! I'll send a replacement today.", source="agent"),
+        Event(conversation_id="rest:a", kind="bot", text="Sorry! I'll email a label to ann@example.com today.", source="agent"),
     ])
-    pairs = agent_pairs(store)
+    pairs = agent_pairs(store, Redactor())
+    # Personal data never reaches training data.
     assert [(p.context, p.response) for p in pairs] == [
-        ("user: my parcel is damaged\nbot: I'm passing you to a colleague.", "Sorry! I'll send a replacement today.")
+        ("user: my parcel is damaged, call me on <PHONE>\nbot: I'm passing you to a colleague.", "Sorry! I'll email a label to <EMAIL> today.")
     ]
 
 
