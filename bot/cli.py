@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from bot.config import ConfigError, load_config
 from slm.errors import CheckpointError, DataError
@@ -114,6 +114,7 @@ def train(
 ) -> None:
     """Check the project, train what it needs (NLU; the generator when enabled), record the models in the database."""
     from bot.domain import DomainError, load_valid_domain
+    from bot.registry import register
     from bot.runtime import model_version
     from bot.storage.store import ConversationStore, StorageUnavailable
     from bot.training import train_nlu_command
@@ -125,7 +126,7 @@ def train(
         scores = train_nlu_command(project, project.nlu.data, None, out, None, device=device, console=console)
         store = ConversationStore(project.database_url)
         store.migrate()
-        store.record_model("nlu", model_version(out), str(out), {"dev": scores})
+        register(store, "nlu", out, project.models_dir)
         console.print(f"saved [bold]{out}[/bold] (version {model_version(out)})  dev: " + _scores_line(scores))
         if project.generator.enabled:
             from bot.generator_data import agent_pairs, template_pairs
@@ -135,7 +136,7 @@ def train(
             pairs = template_pairs(domain) + agent_pairs(store, Redactor(project.privacy.patterns))
             generator_dir = project.generator_model_dir
             metrics = train_generator_command(pairs, None, project.generator, generator_dir, console=console, device=device)
-            store.record_model("generator", model_version(generator_dir), str(generator_dir), metrics)
+            register(store, "generator", generator_dir, project.models_dir)
             console.print(f"saved [bold]{generator_dir}[/bold] ({len(pairs)} pairs)  dev loss {metrics['dev_loss']:.3f}")
     except (DataError, ConfigError, DomainError, StorageUnavailable, ValueError) as error:
         raise _fail(error) from None
@@ -340,6 +341,75 @@ def run(
     except ConfigError as error:
         raise _fail(error) from None
     raise typer.Exit(code)
+
+
+models_app = typer.Typer(help="The model registry: every trained version, which one is live.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+KindOption = Annotated[str, typer.Option(help="nlu or generator.")]
+
+
+def _registry_store(config: Path):
+    from bot.storage.store import ConversationStore
+
+    project = load_config(config)
+    store = ConversationStore(project.database_url)
+    store.migrate()
+    return project, store
+
+
+@models_app.command("list")
+def models_list(config: ConfigOption = Path("config.toml"), kind: KindOption = "nlu", as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every recorded version, newest first: live mark, parent, training-data hash, dev scores."""
+    from bot.storage.store import StorageUnavailable
+
+    try:
+        _, store = _registry_store(config)
+        versions = store.models(kind)
+    except (ConfigError, StorageUnavailable) as error:
+        raise _fail(error) from None
+    rows = [
+        {"version": m.version, "live": m.active, "created": m.created_at.isoformat(timespec="seconds"), "parent": m.parent,
+         "data_hash": (m.data_hash or "")[:12], "dev": m.metrics.get("dev", {})}
+        for m in versions
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(Column("version", min_width=12, no_wrap=True), "live", "created", "parent", "data", "dev intent", "dev slot F1")
+    for row in rows:
+        dev = row["dev"]
+        table.add_row(row["version"], "*" if row["live"] else "", row["created"][:10], row["parent"] or "", row["data_hash"],
+                      f"{dev['intent_accuracy']:.4f}" if "intent_accuracy" in dev else "", f"{dev['slot_f1']:.4f}" if "slot_f1" in dev else "")
+    Console().print(table)
+
+
+@models_app.command("promote")
+def models_promote(version: Annotated[str, typer.Argument(help="A version from `slmbot models list`.")],
+                   config: ConfigOption = Path("config.toml"), kind: KindOption = "nlu") -> None:
+    """Make VERSION live; running servers switch to it within [server] model_poll_seconds."""
+    from bot.registry import RegistryError, promote
+    from bot.storage.store import StorageUnavailable
+
+    try:
+        project, store = _registry_store(config)
+        promote(store, kind, version, project.models_dir / kind)
+    except (ConfigError, StorageUnavailable, RegistryError) as error:
+        raise _fail(error) from None
+    typer.echo(f"{kind} version {version} is live")
+
+
+@models_app.command("rollback")
+def models_rollback(config: ConfigOption = Path("config.toml"), kind: KindOption = "nlu") -> None:
+    """Make the version that was live before the current one live again."""
+    from bot.registry import RegistryError, rollback
+    from bot.storage.store import StorageUnavailable
+
+    try:
+        project, store = _registry_store(config)
+        record = rollback(store, kind, project.models_dir / kind)
+    except (ConfigError, StorageUnavailable, RegistryError) as error:
+        raise _fail(error) from None
+    typer.echo(f"{kind} version {record.version} is live again")
 
 
 logs_app = typer.Typer(help="Retention of the conversation logs.", no_args_is_help=True)

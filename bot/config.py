@@ -46,10 +46,11 @@ class GeneratorSettings:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """``[server]``: where `slmbot run` listens."""
+    """``[server]``: where `slmbot run` listens, and how often it checks for a newly promoted model (0: never)."""
 
     host: str = "127.0.0.1"
     port: int = 8000
+    model_poll_seconds: float = 5.0
 
 
 @dataclass(frozen=True)

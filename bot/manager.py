@@ -83,7 +83,7 @@ class DialogueManager:
         self.coordinator = coordinator or LocalCoordinator()
         self.redactor = redactor  # set: personal data is redacted before it is stored
         # Concurrent turns share one forward pass of the model and one database commit.
-        self.parser = MicroBatcher(understanding.parse_many)
+        self.parser = MicroBatcher(self._parse_many)
         self.writer = MicroBatcher(store.save_turns)
 
     def add_output(self, channel: OutputChannel) -> None:
@@ -119,6 +119,10 @@ class DialogueManager:
             waiting = [BotReply(e.text or "", response=e.response, source=e.source or "agent") for e in undelivered]
         observe_turn(message.channel, time.perf_counter() - started, parse, replies, any(e.kind == "handoff" for e in events))
         return Turn(parse, waiting + replies)
+
+    def _parse_many(self, texts: list[str]) -> list[Parse]:
+        # Through the attribute, so a hot-reloaded model serves the next batch.
+        return self.understanding.parse_many(texts)
 
     async def parse(self, text: str) -> Parse:
         """What the bot understands of ``text`` (no conversation involved)."""

@@ -6,6 +6,7 @@ and since a turn is stored before it is answered, a 503 means the message was no
 
 from __future__ import annotations
 
+import asyncio
 import os
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from bot.api import conversations, model
 from bot.channels import rest, telegram, web
+from bot.reload import watch_models
 from bot.runtime import BotRuntime
 from bot.storage.store import StorageUnavailable
 
@@ -45,9 +47,13 @@ def create_app(runtime: BotRuntime, telegram_polling: bool = False) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if bot_on_telegram is not None:
             await bot_on_telegram.start()
+        interval = runtime.config.server.model_poll_seconds
+        watcher = asyncio.create_task(watch_models(runtime, interval)) if interval > 0 else None
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
             if bot_on_telegram is not None:
                 await bot_on_telegram.stop()
             await runtime.close()

@@ -15,11 +15,8 @@ import time
 from typing import Any, Callable
 from urllib.parse import parse_qsl
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-
-from tests.browser.conftest import free_port
 
 BOT_ID = 777
 USER = {"id": 4242, "is_bot": False, "first_name": "Ann"}
@@ -36,23 +33,7 @@ class FakeBotApi:
         self.message_ids = itertools.count(1000)
         self.app = FastAPI()
         self.app.add_api_route("/bot{token}/{method}", self.handle, methods=["GET", "POST"])
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeBotApi:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.url = ""  # set once it is served (see `serving`)
 
     # --- what tests use ------------------------------------------------------------------
     def message_update(self, text: str | None = None, **fields: Any) -> dict[str, Any]:

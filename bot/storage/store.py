@@ -209,16 +209,36 @@ class ConversationStore:
         with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
             return list(session.exec(query))
 
-    def record_model(self, kind: str, version: str, path: str, metrics: dict[str, Any]) -> ModelVersion:
+    def record_model(
+        self, kind: str, version: str, path: str, metrics: dict[str, Any], data_hash: str | None = None, parent: str | None = None
+    ) -> ModelVersion:
         """Register a newly trained model and make it the active one of its kind."""
         with _storage_errors(), self.write_lock, Session(self.engine, expire_on_commit=False) as session:
-            for previous in session.exec(select(ModelVersion).where(ModelVersion.kind == kind, col(ModelVersion.active).is_(True))):
-                previous.active = False
-                session.add(previous)
-            record = ModelVersion(kind=kind, version=version, path=path, metrics=metrics, active=True)
-            session.add(record)
+            record = ModelVersion(kind=kind, version=version, path=path, metrics=metrics, data_hash=data_hash, parent=parent)
+            _activate(session, record)
             session.commit()
             return record
+
+    def promote(self, kind: str, version: str) -> ModelVersion:
+        """Make a recorded version the active one of its kind.
+
+        Raises:
+            KeyError: no such version.
+        """
+        with _storage_errors(), self.write_lock, Session(self.engine, expire_on_commit=False) as session:
+            query = select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.version == version).order_by(col(ModelVersion.id).desc())
+            record = session.exec(query).first()
+            if record is None:
+                raise KeyError(f"no {kind} model version {version}")
+            _activate(session, record)
+            session.commit()
+            return record
+
+    def active_model(self, kind: str) -> ModelVersion | None:
+        """The version of ``kind`` being served, if any."""
+        query = select(ModelVersion).where(ModelVersion.kind == kind, col(ModelVersion.active).is_(True)).order_by(col(ModelVersion.id).desc())
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+            return session.exec(query).first()
 
     def models(self, kind: str | None = None) -> list[ModelVersion]:
         """Recorded model versions, newest first."""
@@ -231,6 +251,15 @@ class ConversationStore:
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
+
+
+def _activate(session: Session, record: ModelVersion) -> None:
+    """``record`` becomes the only active version of its kind, promoted now."""
+    for previous in session.exec(select(ModelVersion).where(ModelVersion.kind == record.kind, col(ModelVersion.active).is_(True))):
+        previous.active = False
+        session.add(previous)
+    record.active, record.promoted_at = True, utc_now()
+    session.add(record)
 
 
 def _mark_delivered(session: Session, event_ids: Sequence[int]) -> None:

@@ -58,7 +58,11 @@ class Event(SQLModel, table=True):
 
 
 class ModelVersion(SQLModel, table=True):
-    """A trained model that was written to disk; ``active`` marks the one being served."""
+    """A trained model in the registry; ``active`` marks the one being served.
+
+    ``data_hash`` is the SHA-256 of its training data, ``parent`` the version that was live
+    when it was trained, ``promoted_at`` when it last went live (rollback goes to the one before).
+    """
 
     id: Optional[int] = Field(default=None, primary_key=True)
     kind: str = Field(max_length=30)
@@ -67,3 +71,6 @@ class ModelVersion(SQLModel, table=True):
     created_at: datetime = _timestamp()
     metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     active: bool = False
+    data_hash: Optional[str] = Field(default=None, max_length=64)
+    parent: Optional[str] = Field(default=None, max_length=64)
+    promoted_at: Optional[datetime] = Field(default=None, sa_type=DateTime(timezone=True))

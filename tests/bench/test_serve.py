@@ -1,7 +1,7 @@
 """The serving benchmark on a small scale: real server processes, the JSON shape it reports."""
 
 from bench.serve import CONCURRENCY, measure
-from tests.browser.conftest import free_port
+from tests.servers import free_port
 
 
 def test_echo_and_one_worker_bot_report_every_figure(example_model):

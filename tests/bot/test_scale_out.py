@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from websockets.asyncio.client import connect
 
-from tests.browser.conftest import free_port
 from tests.conftest import ROOT
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 SCRIPT = [

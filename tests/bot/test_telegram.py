@@ -10,6 +10,7 @@ from bot.config import ConfigError, load_config
 from bot.runtime import BotRuntime
 from bot.server import create_app
 from tests.conftest import ROOT
+from tests.servers import serving
 from tests.telegram_fake import CHAT, FakeBotApi
 
 SECRET = "s3cret-token"
@@ -18,9 +19,9 @@ TOKEN = "123:ABC"
 
 @pytest.fixture
 def fake():
-    server = FakeBotApi().start()
-    yield server
-    server.stop()
+    api = FakeBotApi()
+    with serving(api.app) as api.url:
+        yield api
 
 
 @pytest.fixture

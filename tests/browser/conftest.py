@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-import uvicorn
 
 from bot.config import load_config
 from bot.runtime import BotRuntime
 from bot.server import create_app
 from tests.conftest import ROOT
+from tests.servers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Nothing but the test server may be reached (no fonts, no telemetry, no DNS).
 CHROMIUM_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -35,18 +26,8 @@ def live_server(example_model, tmp_path, monkeypatch) -> Iterator[str]:
     runtime = BotRuntime.load(
         load_config(ROOT / "config.toml"), model_dir=example_model, database_url=f"sqlite:///{tmp_path}/c.db", data_dir=tmp_path, seed=0
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(runtime)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,0 +1,104 @@
+"""Model registry (register, promote, rollback) and hot reload of a running server under load."""
+
+import dataclasses
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.config import load_config
+from bot.registry import RegistryError, promote, register, rollback
+from bot.runtime import BotRuntime, model_version
+from bot.server import create_app
+from bot.storage.store import ConversationStore
+from tests.conftest import ROOT
+from tests.servers import serving
+
+
+def variant(example_model: Path, where: Path, note: str) -> Path:
+    """Another version of the same model: identical weights, a different manifest (so a different version id)."""
+    shutil.copytree(example_model, where)
+    manifest = json.loads((where / "checkpoint.json").read_text())
+    manifest["training"]["note"] = note
+    (where / "checkpoint.json").write_text(json.dumps(manifest))
+    return where
+
+
+def test_register_promote_and_roll_back(example_model, tmp_path, database_url):
+    store = ConversationStore(database_url)
+    store.migrate()
+    models_dir, live = tmp_path / "models", tmp_path / "models" / "nlu"
+    first = register(store, "nlu", variant(example_model, tmp_path / "a", "first"), models_dir)
+    second = register(store, "nlu", variant(example_model, tmp_path / "b", "second"), models_dir)
+    assert second.parent == first.version and first.parent is None
+    assert first.data_hash and first.data_hash == second.data_hash and first.metrics["dev"]["intent_accuracy"] > 0
+    assert Path(second.path) == models_dir / "registry" / "nlu" / second.version and Path(second.path, "weights.pt").is_file()
+    assert store.active_model("nlu").version == second.version
+
+    assert rollback(store, "nlu", live).version == first.version
+    assert model_version(live) == first.version and store.active_model("nlu").version == first.version
+    assert promote(store, "nlu", second.version, live).version == second.version
+    assert model_version(live) == second.version
+    assert [m.active for m in store.models("nlu")] == [True, False]
+
+    with pytest.raises(RegistryError, match="no nlu model version nope"):
+        promote(store, "nlu", "nope", live)
+    shutil.rmtree(first.path)
+    with pytest.raises(RegistryError, match="gone"):
+        promote(store, "nlu", first.version, live)
+    store.close()
+
+
+def test_a_running_server_switches_models_under_load_without_failing_a_request(example_model, tmp_path):
+    config = load_config(ROOT / "config.toml")
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, model_poll_seconds=0.2))
+    database = f"sqlite:///{tmp_path}/c.db"
+    store = ConversationStore(database)
+    store.migrate()
+    models_dir = tmp_path / "models"
+    old = register(store, "nlu", variant(example_model, tmp_path / "old", "old"), models_dir)
+    new = register(store, "nlu", variant(example_model, tmp_path / "new", "new"), models_dir)
+    broken = register(store, "nlu", variant(example_model, tmp_path / "broken", "broken"), models_dir)
+    Path(broken.path, "weights.pt").write_bytes(b"truncated")
+    store.promote("nlu", old.version)
+    runtime = BotRuntime.load(config, model_dir=Path(old.path), database_url=database, data_dir=tmp_path, seed=0)
+
+    seen: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def customers(url: str, name: str) -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            turn = 0
+            while not stop.is_set():
+                parsed = client.post("/model/parse", json={"text": "where is my order B-2001?"})
+                seen.append((parsed.status_code, parsed.json().get("model", "")))
+                reply = client.post("/webhooks/rest/webhook", json={"sender": f"{name}-{turn // 3}", "message": "where is my order B-2001?"})
+                seen.append((reply.status_code, "turn"))
+                turn += 1
+
+    with serving(create_app(runtime)) as url:
+        threads = [threading.Thread(target=customers, args=(url, f"c{i}")) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        store.promote("nlu", new.version)  # what `slmbot models promote` records
+        deadline = time.monotonic() + 20
+        while httpx.get(url + "/health").json()["model"] != new.version:
+            assert time.monotonic() < deadline, "the server never switched"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        store.promote("nlu", broken.version)  # a version that cannot load: the server keeps the one it has
+        time.sleep(1.0)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert httpx.get(url + "/health").json()["model"] == new.version
+
+    assert seen and all(status == 200 for status, _ in seen)
+    models = [model for _, model in seen if model != "turn"]
+    assert models[0] == old.version and set(models[-3:]) == {new.version} and set(models) == {old.version, new.version}
+    store.close()
