@@ -13,16 +13,14 @@ and kind match the generated one exactly.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import string
 from collections import Counter
-from pathlib import Path
 from typing import Callable
 
+from bench.timing import publish
 from bot.privacy import Redactor, luhn_valid
 
-RESULTS = Path(__file__).resolve().parent / "results"
 FIRST = ["jane", "omar", "li", "anna", "mark", "sofia", "ahmed", "kate", "lucas", "mei", "ivan", "zoe"]
 LAST = ["doe", "smith", "nguyen", "garcia", "müller", "okafor", "rossi", "kim", "novak", "brown"]
 DOMAINS = ["example.com", "mail.example.co.uk", "shop-mail.de", "uni.example.edu", "post.example.fr", "gmail.com"]
@@ -201,10 +199,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = score(Redactor(), generate(args.messages, args.seed))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pii.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "pii.md").write_text(table(result, args.seed))
-    print(json.dumps(result) if args.json else table(result, args.seed))
+    publish("pii", result, table(result, args.seed), args.json)
 
 
 if __name__ == "__main__":

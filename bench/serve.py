@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import statistics
 import subprocess
@@ -30,10 +29,9 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from bench.timing import log
+from bench.timing import log, publish
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 SCRIPT = ["hi", "where is my order?", "what are your opening hours?", "B-2001", "I want to return the yoga mat from C-3310", "jane@example.com", "thanks, bye"]
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -190,10 +188,7 @@ def main() -> None:
     if not (args.model / "checkpoint.json").is_file():
         sys.exit(f"no model at {args.model}: run `slmbot train` first")
     results = {kind: measure(kind, args.model, args.port, args.growth) for kind in args.only.split(",")}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serve.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "serve.md").write_text(table(results, args.growth))
-    print(json.dumps(results) if args.json else table(results, args.growth))
+    publish("serve", results, table(results, args.growth), args.json)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
@@ -39,3 +40,12 @@ def directory_mb(path: Path) -> float:
 def log(message: str) -> None:
     """Progress on stderr, so stdout stays the result (a table or JSON)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def publish(name: str, data: object, markdown: str, as_json: bool) -> None:
+    """Save ``bench/results/<name>.json`` and ``.md``; print the JSON or the table."""
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (results / f"{name}.md").write_text(markdown)
+    print(json.dumps(data) if as_json else markdown)

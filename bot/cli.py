@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
 from bot.config import ConfigError, load_config
@@ -18,14 +20,30 @@ nlu_app = typer.Typer(help="Train, evaluate and query the intent + entity model.
 app.add_typer(nlu_app, name="nlu")
 gen_app = typer.Typer(help="Train, evaluate and query the seq2seq reply generator.", no_args_is_help=True)
 app.add_typer(gen_app, name="gen")
+models_app = typer.Typer(help="The model registry: every trained version, which one is live.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+logs_app = typer.Typer(help="Retention of the conversation logs.", no_args_is_help=True)
+app.add_typer(logs_app, name="logs")
+telegram_app = typer.Typer(help="Set up the Telegram channel.", no_args_is_help=True)
+app.add_typer(telegram_app, name="telegram")
 console = Console(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", help="Project configuration file.")]
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
 
 
+@contextmanager
+def _exit_on(*errors: type[Exception]) -> Iterator[None]:
+    """Turn the expected failures of a command into its message and exit code 2."""
+    try:
+        yield
+    except errors as error:
+        raise _fail(error) from None
+
+
 def _fail(error: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True, markup=True)
+    # Escaped: messages name config sections like [privacy], which are not markup.
+    console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True, markup=True)
     return typer.Exit(2)
 
 
@@ -335,20 +353,17 @@ def run(
     runtime = _runtime(config, model, data_dir=data_dir)
     settings = runtime.config.server
     options = ServeOptions(config, host or settings.host, port or settings.port, workers, model, telegram_polling, data_dir)
-    try:
+    with _exit_on(ConfigError):
         check_scale_out(options, runtime.config.redis_url, runtime.store.url)
         code = serve(runtime, options)
-    except ConfigError as error:
-        raise _fail(error) from None
     raise typer.Exit(code)
 
 
-models_app = typer.Typer(help="The model registry: every trained version, which one is live.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
 KindOption = Annotated[str, typer.Option(help="nlu or generator.")]
 
 
-def _registry_store(config: Path):
+def _project_store(config: Path):
+    """The project's configuration and its migrated conversation store."""
     from bot.storage.store import ConversationStore
 
     project = load_config(config)
@@ -362,11 +377,8 @@ def models_list(config: ConfigOption = Path("config.toml"), kind: KindOption = "
     """Every recorded version, newest first: live mark, parent, training-data hash, dev scores."""
     from bot.storage.store import StorageUnavailable
 
-    try:
-        _, store = _registry_store(config)
-        versions = store.models(kind)
-    except (ConfigError, StorageUnavailable) as error:
-        raise _fail(error) from None
+    with _exit_on(ConfigError, StorageUnavailable):
+        versions = _project_store(config)[1].models(kind)
     rows = [
         {"version": m.version, "live": m.active, "created": m.created_at.isoformat(timespec="seconds"), "parent": m.parent,
          "data_hash": (m.data_hash or "")[:12], "dev": m.metrics.get("dev", {})}
@@ -390,11 +402,9 @@ def models_promote(version: Annotated[str, typer.Argument(help="A version from `
     from bot.registry import RegistryError, promote
     from bot.storage.store import StorageUnavailable
 
-    try:
-        project, store = _registry_store(config)
+    with _exit_on(ConfigError, StorageUnavailable, RegistryError):
+        project, store = _project_store(config)
         promote(store, kind, version, project.models_dir / kind)
-    except (ConfigError, StorageUnavailable, RegistryError) as error:
-        raise _fail(error) from None
     typer.echo(f"{kind} version {version} is live")
 
 
@@ -404,16 +414,10 @@ def models_rollback(config: ConfigOption = Path("config.toml"), kind: KindOption
     from bot.registry import RegistryError, rollback
     from bot.storage.store import StorageUnavailable
 
-    try:
-        project, store = _registry_store(config)
+    with _exit_on(ConfigError, StorageUnavailable, RegistryError):
+        project, store = _project_store(config)
         record = rollback(store, kind, project.models_dir / kind)
-    except (ConfigError, StorageUnavailable, RegistryError) as error:
-        raise _fail(error) from None
     typer.echo(f"{kind} version {record.version} is live again")
-
-
-logs_app = typer.Typer(help="Retention of the conversation logs.", no_args_is_help=True)
-app.add_typer(logs_app, name="logs")
 
 
 @logs_app.command("purge")
@@ -425,19 +429,15 @@ def logs_purge(
     """Delete (or anonymize) conversations idle longer than the retention period; cron-friendly."""
     from bot.privacy import Redactor
     from bot.retention import purge
-    from bot.storage.store import ConversationStore, StorageUnavailable
+    from bot.storage.store import StorageUnavailable
 
-    try:
-        project = load_config(config)
+    with _exit_on(ConfigError, StorageUnavailable):
+        project, store = _project_store(config)
         period = project.privacy.retention_days if days is None else days
         if period <= 0:
             raise ConfigError("no retention period: pass --days N or set [privacy] retention_days")
-        store = ConversationStore(project.database_url)
-        store.migrate()
         keep = project.privacy.retention == "anonymize" if anonymize is None else anonymize
         count = purge(store, period, keep, Redactor(project.privacy.patterns))
-    except (ConfigError, StorageUnavailable) as error:
-        raise _fail(error) from None
     typer.echo(f"{'anonymized' if keep else 'deleted'} {count} conversation(s) idle for more than {period:g} days")
 
 
@@ -449,21 +449,13 @@ def export(
     """Write logged user messages with the live model's parse, personal data redacted, as JSONL."""
     from bot.export import export_messages
     from bot.privacy import Redactor
-    from bot.storage.store import ConversationStore, StorageUnavailable
+    from bot.storage.store import StorageUnavailable
 
-    try:
-        project = load_config(config)
-        store = ConversationStore(project.database_url)
-        store.migrate()
+    with _exit_on(ConfigError, StorageUnavailable, OSError):
+        project, store = _project_store(config)
         with out.open("w", encoding="utf-8") as file:
             count = export_messages(store, Redactor(project.privacy.patterns), file)
-    except (ConfigError, StorageUnavailable, OSError) as error:
-        raise _fail(error) from None
     typer.echo(f"wrote {count} message(s) to {out}")
-
-
-telegram_app = typer.Typer(help="Set up the Telegram channel.", no_args_is_help=True)
-app.add_typer(telegram_app, name="telegram")
 
 
 @telegram_app.command("set-webhook")
@@ -478,10 +470,8 @@ def telegram_set_webhook(
 
     from bot.channels.telegram import set_webhook
 
-    try:
+    with _exit_on(ConfigError, TelegramError):
         asyncio.run(set_webhook(load_config(config).telegram, url))
-    except (ConfigError, TelegramError) as error:
-        raise _fail(error) from None
     typer.echo(f"webhook set: {url}")
 
 

@@ -133,10 +133,21 @@ def test_init_creates_a_project_that_trains_passes_its_tests_and_records_the_mod
     from bot.storage.store import ConversationStore
 
     models = ConversationStore(f"sqlite:///{project}/data/slmbot.db").models("nlu")
-    assert len(models) == 1 and models[0].active
+    assert len(models) == 1 and models[0].active and models[0].data_hash
+    assert (project / "models" / "registry" / "nlu" / models[0].version / "checkpoint.json").is_file()
     tested = runner.invoke(app, ["test", "--config", config, "--path", str(project / "tests" / "conversations")])
     assert tested.exit_code == 0, tested.output
     assert "2/2 conversation tests passed" in tested.output
+
+    listed = runner.invoke(app, ["models", "list", "--config", config, "--json"])
+    assert [(m["version"], m["live"]) for m in json.loads(listed.stdout)] == [(models[0].version, True)]
+    rolled = runner.invoke(app, ["models", "rollback", "--config", config])
+    assert rolled.exit_code == 2 and "nothing to roll back to" in rolled.output
+    purged = runner.invoke(app, ["logs", "purge", "--config", config])
+    assert purged.exit_code == 2 and "[privacy] retention_days" in purged.output  # brackets are not eaten as markup
+    assert runner.invoke(app, ["logs", "purge", "--config", config, "--days", "30"]).exit_code == 0
+    exported = runner.invoke(app, ["export", "--config", config, "--out", str(tmp_path / "logged.jsonl")])
+    assert exported.exit_code == 0 and (tmp_path / "logged.jsonl").exists()
 
 
 def test_example_bot_passes_all_its_conversation_tests(example_model):
