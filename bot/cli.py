@@ -445,17 +445,35 @@ def logs_purge(
 def export(
     out: Annotated[Path, typer.Option(help="JSONL file to write (NLU training format).")],
     config: ConfigOption = Path("config.toml"),
+    everything: Annotated[bool, typer.Option("--all", help="Also unannotated messages, labelled by the live model.")] = False,
 ) -> None:
-    """Write logged user messages with the live model's parse, personal data redacted, as JSONL."""
-    from bot.export import export_messages
+    """Write annotated examples from the logs, personal data redacted, as NLU JSONL."""
+    from bot.export import export_examples
     from bot.privacy import Redactor
     from bot.storage.store import StorageUnavailable
 
     with _exit_on(ConfigError, StorageUnavailable, OSError):
         project, store = _project_store(config)
         with out.open("w", encoding="utf-8") as file:
-            count = export_messages(store, Redactor(project.privacy.patterns), file)
-    typer.echo(f"wrote {count} message(s) to {out}")
+            count = export_examples(store, Redactor(project.privacy.patterns), file, everything)
+    typer.echo(f"wrote {count} example(s) to {out}")
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="JSONL of labelled examples (as `slmbot export` writes).")],
+    config: ConfigOption = Path("config.toml"),
+    author: Annotated[str, typer.Option(help="Recorded as the annotator.")] = "import",
+) -> None:
+    """Store labelled examples as annotations (redacted; all or none); `slmbot export` gives them back."""
+    from bot.export import import_examples
+    from bot.privacy import Redactor
+    from bot.storage.store import StorageUnavailable
+
+    with _exit_on(ConfigError, StorageUnavailable, OSError, DataError):
+        project, store = _project_store(config)
+        count = import_examples(path, author, Redactor(project.privacy.patterns), store)
+    typer.echo(f"imported {count} example(s) from {path}")
 
 
 @telegram_app.command("set-webhook")

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from bot.api import conversations, model
+from bot.api import annotations, conversations, model
 from bot.channels import rest, telegram, web
 from bot.reload import watch_models
 from bot.runtime import BotRuntime
@@ -68,6 +68,7 @@ def create_app(runtime: BotRuntime, telegram_polling: bool = False) -> FastAPI:
     app.include_router(model.router)
     app.include_router(rest.router)
     app.include_router(conversations.router)
+    app.include_router(annotations.router)
     if bot_on_telegram is not None:
         app.include_router(telegram.router)
         runtime.manager.add_output(bot_on_telegram)

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, create_engine, select
 
-from bot.storage.tables import Conversation, Event, ModelVersion, utc_now
+from bot.storage.tables import Annotation, Conversation, Event, ModelVersion, utc_now
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -202,6 +202,37 @@ class ConversationStore:
                 return
             yield from page
             last = page[-1].id or last
+
+    def event(self, event_id: int) -> Event | None:
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+            return session.get(Event, event_id)
+
+    def annotate(self, annotation: Annotation) -> Annotation:
+        """Store a person's annotation (the annotated event itself stays as logged)."""
+        with _storage_errors(), self.write_lock, Session(self.engine, expire_on_commit=False) as session:
+            session.add(annotation)
+            session.commit()
+            return annotation
+
+    def annotations(self, event_id: int | None = None) -> list[Annotation]:
+        """Annotations, oldest first: of one event, or all of them."""
+        query = select(Annotation).order_by(col(Annotation.id))
+        if event_id is not None:
+            query = query.where(Annotation.event_id == event_id)
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(query))
+
+    def unannotated_user_messages(self, newest: int) -> list[Event]:
+        """The ``newest`` user messages nobody has annotated yet (candidates for the label queue)."""
+        annotated = select(Annotation.event_id).where(col(Annotation.event_id).is_not(None))
+        query = (
+            select(Event)
+            .where(Event.kind == "user", col(Event.id).not_in(annotated))
+            .order_by(col(Event.id).desc())
+            .limit(newest)
+        )
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(query))
 
     def handed_off(self) -> list[Conversation]:
         """Conversations waiting for a human agent, oldest activity first."""

@@ -74,3 +74,24 @@ class ModelVersion(SQLModel, table=True):
     data_hash: Optional[str] = Field(default=None, max_length=64)
     parent: Optional[str] = Field(default=None, max_length=64)
     promoted_at: Optional[datetime] = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class Annotation(SQLModel, table=True):
+    """A person's correction or verdict on a logged message; the log itself is never changed.
+
+    On a user message: the right ``intent`` (existing or new) and/or ``entities`` (character
+    spans of ``text``). On a bot message: a ``rating`` (good/bad) and/or the ``reply`` an agent
+    would have given. ``text`` is the message as annotated, personal data redacted, so the
+    example survives when retention deletes the conversation (``event_id`` becomes null).
+    The newest annotation of an event is the one that counts.
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    event_id: Optional[int] = Field(default=None, foreign_key="event.id", index=True, ondelete="SET NULL")
+    text: str
+    intent: Optional[str] = Field(default=None, max_length=200)
+    entities: Optional[list[Any]] = Field(default=None, sa_column=Column(JSON, nullable=True))
+    rating: Optional[str] = Field(default=None, max_length=10)
+    reply: Optional[str] = None
+    author: str = Field(max_length=255)
+    created_at: datetime = _timestamp(index=True)

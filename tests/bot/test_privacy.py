@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.config import ConfigError, PrivacySettings, load_config
-from bot.export import export_messages
+from bot.export import export_examples
 from bot.privacy import Redactor, iban_valid, luhn_valid
 from bot.retention import purge
 from bot.runtime import BotRuntime
@@ -125,9 +125,9 @@ def test_export_writes_redacted_training_examples(tmp_path):
     ])
     out = tmp_path / "export.jsonl"
     with out.open("w") as file:
-        assert export_messages(store, REDACTOR, file) == 1
+        assert export_examples(store, REDACTOR, file, everything=True) == 1
     record = json.loads(out.read_text())
-    assert record["text"] == "return C-3310, label to <EMAIL>" and record["intent"] == "return_item"
+    assert record["text"] == "return C-3310, label to <EMAIL>" and record["intent"] == "return_item" and not record["annotated"]
     assert [record["text"][e["start"]:e["end"]] for e in record["entities"]] == ["C-3310", "<EMAIL>"]
     # The file is NLU training data as it stands.
     example = load_examples(out)[0]

@@ -1,0 +1,127 @@
+"""Annotating logged messages, and choosing which ones are worth a person's time.
+
+An annotation of a user message always carries complete labels: what the annotator changed,
+and for the rest what the live model predicted (accepting a prediction is a label too). Its
+text and entity spans are stored redacted, so it can train models and outlive the
+conversation it came from.
+
+The label queue (active learning) puts first the messages the live model was least sure of:
+the entropy of its stored intent ranking, normalised to 0..1, and among equals the lower top
+confidence. Identical texts (case and spacing aside) are offered once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.privacy import Redactor
+from bot.storage.tables import Annotation, Event
+from bot.understanding import parse_payload
+
+RATINGS = ("good", "bad")
+LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,199}$")
+
+
+class AnnotationError(ValueError):
+    """The annotation does not fit the message (the message says what is wrong)."""
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What a person says about one logged message; None leaves a field as it is."""
+
+    author: str
+    intent: str | None = None
+    entities: list[dict[str, Any]] | None = None
+    rating: str | None = None
+    reply: str | None = None
+
+
+def annotate(event: Event, correction: Correction, redactor: Redactor) -> Annotation:
+    """The annotation ``correction`` makes of ``event``, checked and redacted.
+
+    Raises:
+        AnnotationError: nothing to record, a field that does not apply to this kind of
+            message, an invalid label, or an entity span outside the text.
+    """
+    text = event.text or ""
+    if event.kind == "user":
+        if correction.rating is not None or correction.reply is not None:
+            raise AnnotationError("ratings and better replies apply to bot messages; this is a user message")
+        intent = correction.intent if correction.intent is not None else event.intent
+        if intent is None or not LABEL.match(intent):
+            raise AnnotationError(f"intent must be a name of letters, digits and _ (got {intent!r})")
+        entities = correction.entities if correction.entities is not None else [
+            {"start": e["start"], "end": e["end"], "entity": e["entity"]} for e in event.entities
+        ]
+        _check_spans(entities, text)
+        redacted = redactor.redact(text, [(e["start"], e["end"]) for e in entities])
+        moved = [{"start": s, "end": e, "entity": entity["entity"]} for entity, (s, e) in zip(entities, redacted.spans)]
+        return Annotation(event_id=event.id, text=redacted.text, intent=intent, entities=moved, author=correction.author)
+    if event.kind == "bot":
+        if correction.intent is not None or correction.entities is not None:
+            raise AnnotationError("intents and entities apply to user messages; this is a bot message")
+        if correction.rating is None and correction.reply is None:
+            raise AnnotationError("a bot message is annotated with a rating (good or bad) and/or a better reply")
+        if correction.rating is not None and correction.rating not in RATINGS:
+            raise AnnotationError(f"rating must be good or bad (got {correction.rating!r})")
+        reply = redactor.redact(correction.reply).text if correction.reply is not None else None
+        return Annotation(
+            event_id=event.id, text=redactor.redact(text).text, rating=correction.rating, reply=reply, author=correction.author
+        )
+    raise AnnotationError(f"only user and bot messages can be annotated, not '{event.kind}' events")
+
+
+def labelled_example(
+    text: str, intent: str, entities: list[dict[str, Any]], author: str, redactor: Redactor, event_id: int | None = None
+) -> Annotation:
+    """A labelled example given as text (an import), linked to the logged message it came from when known.
+
+    Raises:
+        AnnotationError: as `annotate`.
+    """
+    message = Event(id=event_id, conversation_id="", kind="user", text=text, intent=intent, entities=[])
+    return annotate(message, Correction(author, intent, entities), redactor)
+
+
+def _check_spans(entities: list[dict[str, Any]], text: str) -> None:
+    for entity in entities:
+        start, end, label = entity.get("start"), entity.get("end"), entity.get("entity")
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+            raise AnnotationError(f"entity span {start}..{end} is not inside the text (0..{len(text)})")
+        if not isinstance(label, str) or not LABEL.match(label):
+            raise AnnotationError(f"entity type must be a name of letters, digits and _ (got {label!r})")
+    spans = sorted((e["start"], e["end"]) for e in entities)
+    if any(a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])):
+        raise AnnotationError("entity spans overlap")
+
+
+def uncertainty(event: Event) -> float:
+    """Normalised entropy (0: certain, 1: uniform) of the intent ranking stored with the message."""
+    scores = [float(confidence) for _, confidence in (event.data or {}).get("ranking", [])]
+    total = sum(scores)
+    if len(scores) < 2 or total <= 0:
+        return 0.0 if event.confidence is None else 1.0 - event.confidence
+    probabilities = [s / total for s in scores if s > 0]
+    return -sum(p * math.log(p) for p in probabilities) / math.log(len(scores))
+
+
+def label_queue(candidates: list[Event], limit: int) -> list[tuple[Event, float]]:
+    """The ``limit`` most informative messages to label, most uncertain first, each text once."""
+    ranked = sorted(
+        (event for event in candidates if event.text and parse_payload(event.text) is None),
+        key=lambda e: (-uncertainty(e), e.confidence if e.confidence is not None else 0.0),
+    )
+    queue, seen = [], set()
+    for event in ranked:
+        key = " ".join((event.text or "").lower().split())
+        if key in seen:
+            continue
+        seen.add(key)
+        queue.append((event, uncertainty(event)))
+        if len(queue) == limit:
+            break
+    return queue
