@@ -160,6 +160,43 @@ def train(
         raise _fail(error) from None
 
 
+@app.command("retrain")
+def retrain_command(
+    config: ConfigOption = Path("config.toml"),
+    device: DeviceOption = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the gate report as one JSON object.")] = False,
+) -> None:
+    """Fine-tune the live model on intents/ plus annotated logs; promote it only if the gate passes (cron-friendly)."""
+    from bot.domain import DomainError
+    from bot.retrain import retrain
+    from bot.storage.store import StorageUnavailable
+    from bot.training import _describe_nlu, _progress
+
+    with _exit_on(ConfigError, StorageUnavailable, DataError, DomainError, CheckpointError):
+        project, store = _project_store(config)
+        progress, on_epoch = _progress(console, project.retrain.epochs, _describe_nlu)
+        with progress:
+            report = retrain(project, store, device, on_epoch)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+        return
+    table = Table("suite", "metric", "live", "candidate")
+    for suite, metrics in report.scores.items():
+        for metric, (live, candidate) in metrics.items():
+            table.add_row(f"{suite} ({report.sizes.get(suite, '')})" if suite in report.sizes else suite, metric, f"{live:.4f}", f"{candidate:.4f}")
+    out = Console()
+    out.print(table)
+    if report.new_intents:
+        out.print(f"new intents: {', '.join(report.new_intents)}")
+    if report.promoted:
+        when = escape("[server] model_poll_seconds")
+        out.print(f"[green]promoted[/green] {report.candidate_version} (was {report.live_version}); running servers switch to it within {when}")
+    else:
+        out.print(f"[red]rejected[/red] {report.candidate_version}; {report.live_version} stays live:", markup=True)
+        for reason in report.reasons:
+            out.print(f"  {reason}", markup=False)
+
+
 @app.command("check")
 def check(config: ConfigOption = Path("config.toml")) -> None:
     """Validate intents, flows, responses, actions and config; print every problem as file:line: message."""

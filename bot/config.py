@@ -128,6 +128,28 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class RetrainSettings:
+    """``[retrain]``: fine-tuning the live model on the project data plus annotated logs.
+
+    ``holdout_share`` of the annotated examples (at least one per intent that has two) is kept
+    for the evaluation gate; the candidate goes live only when no score of the project's dev
+    data, that hold-out or the conversation tests is more than ``margin`` below the live model's.
+    Each annotated example counts ``annotation_weight`` times in training.
+    ``pseudo_labels`` adds unannotated messages the live model parsed with at least
+    ``pseudo_label_confidence`` (off: a model learning from itself can drift).
+    """
+
+    epochs: int = 60
+    lr: float = 0.001
+    margin: float = 0.01
+    holdout_share: float = 0.2
+    annotation_weight: int = 3
+    seed: int = 0
+    pseudo_labels: bool = False
+    pseudo_label_confidence: float = 0.95
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole project configuration, paths resolved against the project folder."""
 
@@ -144,6 +166,7 @@ class Config:
     web: WebSettings = field(default_factory=WebSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    retrain: RetrainSettings = field(default_factory=RetrainSettings)
 
     @property
     def redis_url(self) -> str:
@@ -229,10 +252,12 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: unknown channel(s) {', '.join(sorted(channels))} (known: telegram, web)")
     redis = _section(RedisSettings, raw.get("redis", {}), f"{path}: [redis]")
     privacy = _section(PrivacySettings, raw.get("privacy", {}), f"{path}: [privacy]")
-    unknown = set(raw) - {"project", "nlu", "server", "dialogue", "database", "actions", "generator", "channels", "redis", "privacy"}
+    retrain = _section(RetrainSettings, raw.get("retrain", {}), f"{path}: [retrain]")
+    sections = {"project", "nlu", "server", "dialogue", "database", "actions", "generator", "channels", "redis", "privacy", "retrain"}
+    unknown = set(raw) - sections
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     return Config(
         root, root / project.get("models_dir", "models"), root / project.get("data_dir", "data"), nlu_settings, server, dialogue,
-        database, actions, generator, telegram, web, redis, privacy,
+        database, actions, generator, telegram, web, redis, privacy, retrain,
     )

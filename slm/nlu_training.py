@@ -20,6 +20,8 @@ from slm.nlu import NLUModel
 from slm.pretrain import load_pretrained_encoder
 from slm.tokenizer import Encoding, Tokenizer
 from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
+from slm.warm_start import encoder_config as encoder_config_of
+from slm.warm_start import warm_start
 
 
 @dataclass
@@ -79,12 +81,15 @@ def train_nlu(
     settings: TrainSettings = TrainSettings(),
     init: Path | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
+    parent: NLUModel | None = None,
 ) -> NLUModel:
     """Train the joint model and calibrate its intent confidence on ``dev``.
 
     Args:
         init: a directory written by ``slmbot nlu pretrain``; its tokenizer (trained on the
             unlabelled text), characters and encoder weights are reused.
+        parent: a trained model to fine-tune (`slm.warm_start`): its tokenizer, characters,
+            shape and weights are reused, label rows matched by name; ``sizes`` is ignored.
     """
     seed_everything(settings.seed)
     device = resolve_device(settings.device)
@@ -92,7 +97,9 @@ def train_nlu(
     intents = sorted({e.intent for e in train})
     tags = tag_names(train)
     pretrained = load_pretrained_encoder(init) if init else None
-    if pretrained is not None:
+    if parent is not None:
+        tokenizer, chars, encoder_config = parent.tokenizer, parent.chars, encoder_config_of(parent)
+    elif pretrained is not None:
         tokenizer, chars = pretrained.tokenizer, pretrained.chars
         encoder_config = pretrained.config
     else:
@@ -107,6 +114,7 @@ def train_nlu(
         model.allowed_tags.copy_(slot_schema(items, len(intents), tags))
     if pretrained is not None:
         model.encoder.load_state_dict(pretrained.encoder_state)
+    grown = warm_start(model, intents, tags, parent) if parent is not None else None
     model.to(device)
     nlu = NLUModel(model, tokenizer, chars, intents, tags)
 
@@ -135,6 +143,7 @@ def train_nlu(
             "data_sha256": data_fingerprint(train),
             "settings": asdict(settings),
             "initialised_from": str(init) if init else None,
+            "fine_tuned": grown,
             "best_epoch": result.best_epoch,
             "epochs_run": result.epochs_run,
             "seconds": round(time.perf_counter() - started, 2),

@@ -1,0 +1,160 @@
+"""`slmbot retrain`: learn from the logged conversations, and go live only when no worse.
+
+1. Training data: the project's examples plus every annotated message (redacted), new intents
+   and entity types included; optionally high-confidence unannotated messages.
+2. The candidate is the live model fine-tuned (`slm.warm_start`): its weights, tokenizer and
+   label rows carry over, new labels get new rows.
+3. The gate evaluates live model and candidate on the same held-out data: the project's dev
+   split (also used for early stopping and calibration), a hold-out of the annotated examples
+   (never trained on) and the conversation tests. The candidate is registered and promoted
+   (running servers switch to it) only when none of its scores is more than ``margin`` below
+   the live model's; otherwise it is discarded and the report says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from bot.annotation import uncertainty
+from bot.config import Config
+from bot.conversation_tests import load_tests, run_tests
+from bot.export import latest_labels
+from bot.privacy import Redactor, redact_event
+from bot.registry import promote, register
+from bot.runtime import BotRuntime, model_version
+from bot.storage.store import ConversationStore
+from bot.understanding import parse_payload
+from slm.datasets import load_examples, split_dev
+from slm.examples import Example, Span
+from slm.metrics import nlu_scores
+from slm.nlu import NLUModel
+from slm.nlu_training import train_nlu
+from slm.train import EpochReport
+
+NLU_METRICS = ("intent_accuracy", "slot_f1")
+
+
+@dataclass
+class GateReport:
+    """Scores of both models per evaluation suite, and the verdict."""
+
+    live_version: str
+    candidate_version: str
+    scores: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)  # suite -> metric -> (live, candidate)
+    sizes: dict[str, int] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    new_intents: list[str] = field(default_factory=list)
+
+    @property
+    def promoted(self) -> bool:
+        return not self.reasons
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "live": self.live_version, "candidate": self.candidate_version, "promoted": self.promoted, "reasons": self.reasons,
+            "new_intents": self.new_intents, "sizes": self.sizes,
+            "scores": {s: {m: {"live": a, "candidate": b} for m, (a, b) in ms.items()} for s, ms in self.scores.items()},
+        }
+
+
+def judge(report: GateReport, margin: float) -> None:
+    """Fill ``report.reasons`` with every score where the candidate is more than ``margin`` worse."""
+    for suite, metrics in report.scores.items():
+        for metric, (live, candidate) in metrics.items():
+            if candidate < live - margin:
+                report.reasons.append(f"{suite}: {metric} {candidate:.4f} < live {live:.4f} - margin {margin}")
+
+
+def annotated_examples(store: ConversationStore) -> list[Example]:
+    """Every annotated message as a labelled example (annotations are stored redacted)."""
+    return [
+        Example(a.text, a.intent or "", tuple(Span(e["start"], e["end"], e["entity"]) for e in a.entities or []), origin=f"annotation {a.id}")
+        for a in latest_labels(store)
+    ]
+
+
+def pseudo_labelled(store: ConversationStore, redactor: Redactor, confidence: float, exclude: set[str]) -> list[Example]:
+    """Unannotated messages the live model was sure of, as it parsed them."""
+    examples = []
+    for event in store.unannotated_user_messages(100_000):
+        if not event.text or parse_payload(event.text) or event.confidence is None or event.confidence < confidence or uncertainty(event) > 0.5:
+            continue
+        redact_event(event, redactor)
+        if event.text not in exclude:
+            spans = tuple(Span(e["start"], e["end"], e["entity"]) for e in event.entities if e.get("extractor") == "model")
+            examples.append(Example(event.text, event.intent or "", spans, origin=f"event {event.id}"))
+    return examples
+
+
+def nlu_suite(model: NLUModel, examples: list[Example]) -> dict[str, float]:
+    predictions = model.predict([e.text for e in examples])
+    scores = nlu_scores(examples, [p.intent for p in predictions], [p.spans for p in predictions])
+    return {metric: scores[metric] for metric in NLU_METRICS}
+
+
+def conversation_pass_rate(config: Config, model_dir: Path, tests_dir: Path) -> float:
+    """Share of the project's conversation tests that pass with the model in ``model_dir``."""
+    tests = load_tests(tests_dir)
+    with tempfile.TemporaryDirectory(prefix="slmbot-gate-") as scratch:
+        quiet = replace(config, server=replace(config.server, model_poll_seconds=0))
+        runtime = BotRuntime.load(quiet, model_dir=model_dir, database_url=f"sqlite:///{scratch}/gate.db", data_dir=Path(scratch), seed=0,
+                                  redis_url="")
+
+        async def run_all():
+            try:
+                return await run_tests(runtime, tests, Path(scratch))
+            finally:
+                await runtime.close()
+
+        outcomes = asyncio.run(run_all())
+    return sum(o.passed for o in outcomes) / max(len(outcomes), 1)
+
+
+def retrain(
+    config: Config, store: ConversationStore, device: str = "auto", on_epoch: Callable[[EpochReport], None] | None = None
+) -> GateReport:
+    """Train a candidate, gate it against the live model, promote it when it passes."""
+    settings = config.retrain
+    live_record = store.active_model("nlu")
+    live_dir = Path(live_record.path) if live_record is not None else config.nlu_model_dir
+    live = NLUModel.load(live_dir)
+    project_train, project_dev = split_dev(load_examples(config.nlu.data), config.nlu.dev_share, 0)
+    annotated_train, holdout = split_dev(annotated_examples(store), settings.holdout_share, settings.seed)
+    extra = []
+    if settings.pseudo_labels:
+        known = {e.text for e in project_train + annotated_train + holdout}
+        extra = pseudo_labelled(store, Redactor(config.privacy.patterns), settings.pseudo_label_confidence, known)
+    training = replace(config.nlu.training, epochs=settings.epochs, lr=settings.lr, seed=settings.seed, device=device)
+    # Annotated examples are few and were chosen because the model got them wrong: weigh them up.
+    weighted = annotated_train * settings.annotation_weight
+    candidate = train_nlu(project_train + weighted + extra, project_dev, config.nlu.model, training, on_epoch=on_epoch, parent=live)
+
+    staging = config.models_dir / "registry" / f".candidate-{uuid.uuid4().hex[:8]}"
+    candidate.save(staging)
+    try:
+        report = GateReport(model_version(live_dir), model_version(staging))
+        report.new_intents = sorted(set(candidate.intents) - set(live.intents))
+        report.sizes = {"train": len(project_train) + len(annotated_train) + len(extra), "pseudo_labelled": len(extra),
+                        "project dev": len(project_dev), "annotated hold-out": len(holdout)}
+        suites = {"project dev": project_dev, "annotated hold-out": holdout}
+        for suite, examples in suites.items():
+            if examples:
+                before, after = nlu_suite(live, examples), nlu_suite(candidate, examples)
+                report.scores[suite] = {m: (before[m], after[m]) for m in NLU_METRICS}
+        tests_dir = config.root / "tests" / "conversations"
+        if tests_dir.is_dir():
+            rates = conversation_pass_rate(config, live_dir, tests_dir), conversation_pass_rate(config, staging, tests_dir)
+            report.scores["conversation tests"] = {"pass_rate": rates}
+        judge(report, settings.margin)
+        if report.promoted:
+            register(store, "nlu", staging, config.models_dir)
+            promote(store, "nlu", report.candidate_version, config.nlu_model_dir)
+        return report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

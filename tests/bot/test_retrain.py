@@ -1,0 +1,88 @@
+"""Retraining from annotated logs: a new intent learnt only from annotations, the gate, promotion."""
+
+import dataclasses
+import random
+
+import pytest
+
+from bot.annotation import Correction, annotate
+from bot.config import load_config
+from bot.privacy import Redactor
+from bot.registry import promote, register
+from bot.retrain import GateReport, judge, retrain
+from bot.storage.store import ConversationStore
+from bot.storage.tables import Conversation, Event
+from slm.datasets import load_examples
+from slm.nlu import NLUModel
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # two fine-tuning runs of the example bot, about a minute each
+
+GIFT_WRAP = [
+    "can you gift wrap my order", "do you offer gift wrapping", "is gift wrapping available", "could you wrap it as a present",
+    "can I add a gift message", "please wrap the kettle as a gift", "do you have gift boxes", "gift wrap the yoga mat please",
+    "how much is gift wrapping", "can the parcel be wrapped in gift paper", "I'd like it gift wrapped", "add gift wrap to my order",
+    "is there a gift wrap option", "wrap it nicely, it's a birthday present", "can you put a ribbon on it", "can you send it as a gift",
+    "can I get it wrapped for christmas", "gift packaging possible?", "do you wrap presents", "can you include a gift card with a note",
+]
+
+
+@pytest.fixture
+def project(example_model, tmp_path):
+    """The example bot with its models and database in a scratch folder, the example model live."""
+    config = load_config(ROOT / "config.toml")
+    # 47 dev examples and 32 conversation tests: one example is 2-3 points, so a 1-point margin would
+    # only measure noise here; 5 points still rejects the shuffled-label candidate by far.
+    config = dataclasses.replace(config, models_dir=tmp_path / "models", retrain=dataclasses.replace(config.retrain, margin=0.05))
+    store = ConversationStore(f"sqlite:///{tmp_path}/c.db")
+    store.migrate()
+    live = register(store, "nlu", example_model, config.models_dir)
+    promote(store, "nlu", live.version, config.nlu_model_dir)
+    yield config, store, live
+    store.close()
+
+
+def log_and_annotate(store: ConversationStore, labelled: list[tuple[str, str]]) -> None:
+    """Customers wrote these messages; a reviewer labelled them."""
+    for number, (text, intent) in enumerate(labelled):
+        conversation = Conversation(id=f"rest:u{number}", channel="rest", sender=f"u{number}")
+        event = Event(conversation_id=conversation.id, kind="user", text=text, intent="out_of_scope", confidence=0.4, entities=[])
+        store.save_turn(conversation, [event])
+        store.annotate(annotate(event, Correction("reviewer", intent=intent, entities=[]), Redactor()))
+
+
+def test_a_new_intent_learnt_from_annotations_goes_live_and_old_intents_hold(project):
+    config, store, live = project
+    log_and_annotate(store, [(text, "gift_wrapping") for text in GIFT_WRAP])
+    report = retrain(config, store, device="cpu")
+    assert report.new_intents == ["gift_wrapping"] and report.sizes["annotated hold-out"] == 4
+    live_hold, candidate_hold = report.scores["annotated hold-out"]["intent_accuracy"]
+    assert live_hold == 0.0 and candidate_hold >= 0.75, report.to_dict()
+    assert report.promoted, report.to_dict()
+    active = store.active_model("nlu")
+    assert active.version == report.candidate_version and active.parent == live.version
+    served = NLUModel.load(config.nlu_model_dir)
+    assert "gift_wrapping" in served.intents
+    assert served.parse("could you gift wrap the speaker").intent == "gift_wrapping"
+
+
+def test_the_gate_rejects_a_candidate_trained_on_shuffled_labels(project):
+    config, store, live = project
+    examples = load_examples(config.nlu.data)
+    intents = [e.intent for e in examples]
+    random.Random(0).shuffle(intents)
+    log_and_annotate(store, [(e.text + " please", intent) for e, intent in zip(examples, intents)])
+    report = retrain(config, store, device="cpu")
+    assert not report.promoted and report.reasons
+    assert store.active_model("nlu").version == live.version  # the live model stays
+    assert not list((config.models_dir / "registry").glob(".candidate-*"))
+
+
+def test_judge_names_every_score_below_the_margin():
+    report = GateReport("a", "b", scores={
+        "project dev": {"intent_accuracy": (0.90, 0.895), "slot_f1": (0.95, 0.90)},
+        "conversation tests": {"pass_rate": (1.0, 0.9)},
+    })
+    judge(report, margin=0.01)
+    assert not report.promoted and len(report.reasons) == 2
+    assert report.reasons[0].startswith("project dev: slot_f1 0.9000 < live 0.9500")
