@@ -43,6 +43,7 @@ bench: install
 	test -f models/nlu/checkpoint.json || OMP_NUM_THREADS=2 $(VENV)/bin/slmbot train
 	$(PY) -m bench.serve
 	$(PY) -m bench.pii
+	$(PY) -m bench.learning
 	@if $(PY) -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then \
 		$(PY) -m bench.gpu; else echo "no CUDA device: skipping bench.gpu (python -m bench.gpu --tiny runs on CPU)"; fi
 

@@ -334,25 +334,11 @@ def test(
     model: Annotated[Optional[Path], typer.Option(help="NLU model directory (default: models/nlu).")] = None,
 ) -> None:
     """Run the end-to-end conversation tests; exit 1 when any fails."""
-    import asyncio
-    import tempfile
+    from bot.conversation_tests import load_tests, run_in_scratch
 
-    from bot.conversation_tests import load_tests, run_tests
-
-    try:
+    with _exit_on(DataError):
         tests = load_tests(path)
-    except DataError as error:
-        raise _fail(error) from None
-    with tempfile.TemporaryDirectory(prefix="slmbot-test-") as scratch:
-        runtime = _runtime(config, model, database_url=f"sqlite:///{scratch}/conversations.db", data_dir=Path(scratch), seed=0)
-
-        async def run_all():
-            try:
-                return await run_tests(runtime, tests, Path(scratch))
-            finally:
-                await runtime.close()
-
-        outcomes = asyncio.run(run_all())
+    outcomes = run_in_scratch(lambda url, data: _runtime(config, model, database_url=url, data_dir=data, seed=0), tests)
     out = Console(soft_wrap=True, highlight=False)
     table = Table("result", "test", "where")
     for outcome in outcomes:

@@ -19,9 +19,11 @@ dialogue manager, model and database.
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bot.manager import conversation_id
 from bot.runtime import BotRuntime
@@ -75,6 +77,21 @@ def load_tests(folder: Path) -> list[ConversationTest]:
     if not tests:
         raise DataError(folder, None, "no conversation tests found")
     return tests
+
+
+def run_in_scratch(load: Callable[[str, Path], BotRuntime], tests: list[ConversationTest]) -> list[TestOutcome]:
+    """Run ``tests`` against a runtime that ``load(database_url, data_dir)`` builds on a scratch
+    SQLite database and data folder, both thrown away afterwards."""
+    with tempfile.TemporaryDirectory(prefix="slmbot-test-") as scratch:
+        runtime = load(f"sqlite:///{scratch}/conversations.db", Path(scratch))
+
+        async def run_all() -> list[TestOutcome]:
+            try:
+                return await run_tests(runtime, tests, Path(scratch))
+            finally:
+                await runtime.close()
+
+        return asyncio.run(run_all())
 
 
 async def run_tests(runtime: BotRuntime, tests: list[ConversationTest], data_root: Path) -> list[TestOutcome]:

@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Callable
 
 from bot.annotation import uncertainty
 from bot.config import Config
-from bot.conversation_tests import load_tests, run_tests
+from bot.conversation_tests import load_tests, run_in_scratch
 from bot.export import latest_labels
 from bot.privacy import Redactor, redact_event
 from bot.registry import promote, register
@@ -100,19 +98,12 @@ def nlu_suite(model: NLUModel, examples: list[Example]) -> dict[str, float]:
 
 def conversation_pass_rate(config: Config, model_dir: Path, tests_dir: Path) -> float:
     """Share of the project's conversation tests that pass with the model in ``model_dir``."""
-    tests = load_tests(tests_dir)
-    with tempfile.TemporaryDirectory(prefix="slmbot-gate-") as scratch:
-        quiet = replace(config, server=replace(config.server, model_poll_seconds=0))
-        runtime = BotRuntime.load(quiet, model_dir=model_dir, database_url=f"sqlite:///{scratch}/gate.db", data_dir=Path(scratch), seed=0,
-                                  redis_url="")
+    quiet = replace(config, server=replace(config.server, model_poll_seconds=0))
 
-        async def run_all():
-            try:
-                return await run_tests(runtime, tests, Path(scratch))
-            finally:
-                await runtime.close()
+    def load(database_url: str, data_dir: Path) -> BotRuntime:
+        return BotRuntime.load(quiet, model_dir=model_dir, database_url=database_url, data_dir=data_dir, seed=0, redis_url="")
 
-        outcomes = asyncio.run(run_all())
+    outcomes = run_in_scratch(load, load_tests(tests_dir))
     return sum(o.passed for o in outcomes) / max(len(outcomes), 1)
 
 

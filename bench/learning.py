@@ -1,0 +1,170 @@
+"""Learning-loop benchmark: does labelling logged traffic, chosen by the label queue, pay off?
+
+A deployment simulated on SNIPS: the first model is trained on 10% of the training set; the
+rest arrives as user traffic in 5 rounds. After each round 300 messages are labelled (with
+their gold labels, as a reviewer would) chosen (a) by the active-learning queue (highest
+normalised entropy of the live model's intent distribution, as `bot.annotation` ranks them)
+or (b) at random, and the model is fine-tuned from the live one (`slm.warm_start`) on
+everything labelled so far; intent accuracy and slot F1 are measured on the SNIPS test set.
+
+Also: the evaluation gate (`bot.retrain.judge`) against a candidate trained on shuffled
+labels, and a new intent learnt only from labelled traffic (one SNIPS intent is withheld from
+the first model; 100 of its messages are labelled, then its test accuracy and the other
+intents' change are measured).
+
+    python -m bench.learning [--json] [--rounds 5] [--per-round 300] [--epochs 15] [--strategy active|random|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from bench.timing import log, publish
+from bot.retrain import GateReport, judge
+from slm.datasets import load_examples
+from slm.examples import Example
+from slm.joint import ModelSizes
+from slm.metrics import nlu_scores
+from slm.nlu import NLUModel
+from slm.nlu_training import train_nlu
+from slm.train import TrainSettings
+
+SNIPS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "snips"
+NEW_INTENT = "SearchScreeningEvent"
+DEV_SIZE = 500
+
+
+def scores(model: NLUModel, examples: list[Example]) -> dict[str, float]:
+    predictions = model.predict([e.text for e in examples])
+    result = nlu_scores(examples, [p.intent for p in predictions], [p.spans for p in predictions])
+    return {"intent_accuracy": round(result["intent_accuracy"], 4), "slot_f1": round(result["slot_f1"], 4)}
+
+
+@torch.inference_mode()
+def entropy(model: NLUModel, texts: list[str]) -> list[float]:
+    """Normalised entropy of the calibrated intent distribution of each text."""
+    probabilities = torch.softmax(model.logits(texts) / model.temperature, dim=-1)
+    values = -(probabilities * probabilities.clamp_min(1e-12).log()).sum(-1) / torch.log(torch.tensor(float(probabilities.shape[1])))
+    return values.tolist()
+
+
+def train(examples: list[Example], dev: list[Example], settings: TrainSettings, parent: NLUModel | None) -> NLUModel:
+    return train_nlu(examples, dev, ModelSizes(), settings, parent=parent)
+
+
+def simulate(strategy: str, seed_set: list[Example], traffic: list[Example], dev: list[Example], test: list[Example],
+             rounds: int, per_round: int, settings: TrainSettings, first: NLUModel) -> list[dict[str, float]]:
+    """One deployment: rounds of traffic, labelling and fine-tuning; the test scores after each round."""
+    rng = random.Random(1)
+    chunk = len(traffic) // rounds
+    model, labelled, unlabelled = first, [], []
+    history = [{**scores(first, test), "labels": 0}]
+    for round_ in range(rounds):
+        unlabelled += traffic[round_ * chunk : (round_ + 1) * chunk]
+        if strategy == "active":
+            uncertainty = entropy(model, [e.text for e in unlabelled])
+            order = sorted(range(len(unlabelled)), key=lambda i: -uncertainty[i])
+        else:
+            order = list(range(len(unlabelled)))
+            rng.shuffle(order)
+        chosen = set(order[:per_round])
+        labelled += [unlabelled[i] for i in chosen]
+        unlabelled = [e for i, e in enumerate(unlabelled) if i not in chosen]
+        model = train(seed_set + labelled, dev, settings, model)
+        history.append({**scores(model, test), "labels": len(labelled)})
+        log(f"{strategy} round {round_ + 1}: {history[-1]}")
+    return history
+
+
+def labels_to_match(active: list[dict[str, float]], random_final: float) -> int | None:
+    """Fewest labels with which active learning reached the random strategy's final accuracy."""
+    return next((int(point["labels"]) for point in active if point["intent_accuracy"] >= random_final), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--strategy", choices=["active", "random", "both"], default="both")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if not (SNIPS / "train").is_dir():
+        sys.exit(f"{SNIPS} not found: this benchmark needs ../shared/data/snips")
+    torch.set_num_threads(1)
+    rng = random.Random(0)
+    pool = load_examples(SNIPS / "train")
+    rng.shuffle(pool)
+    dev = load_examples(SNIPS / "dev")[:DEV_SIZE]
+    test = load_examples(SNIPS / "test")
+    settings = TrainSettings(epochs=args.epochs, patience=5, device="cpu")
+    cut = len(pool) // 10
+    seed_set, traffic = pool[:cut], pool[cut:]
+
+    log(f"first model: {len(seed_set)} examples")
+    first = train(seed_set, dev, replace(settings, epochs=2 * args.epochs), None)
+    strategies = ["active", "random"] if args.strategy == "both" else [args.strategy]
+    result: dict[str, object] = {
+        name: simulate(name, seed_set, traffic, dev, test, args.rounds, args.per_round, settings, first) for name in strategies
+    }
+    if args.strategy == "both":
+        active, random_ = result["active"], result["random"]
+        assert isinstance(active, list) and isinstance(random_, list)
+        result["labels_to_match_random"] = labels_to_match(active, random_[-1]["intent_accuracy"])
+
+        log("gate: a candidate trained on shuffled labels")
+        labelled = seed_set + traffic[: args.rounds * args.per_round]
+        intents = [e.intent for e in labelled]
+        rng.shuffle(intents)
+        corrupt = train([replace(e, intent=i) for e, i in zip(labelled, intents)], dev, settings, first)
+        report = GateReport("first", "corrupt")
+        before, after = scores(first, dev), scores(corrupt, dev)
+        report.scores["SNIPS dev"] = {m: (before[m], after[m]) for m in before}
+        judge(report, margin=0.01)
+        result["gate_rejected_corrupt"] = not report.promoted
+
+    log(f"new intent: {NEW_INTENT} withheld from the first model, then 100 of its messages labelled")
+    old_seed = [e for e in seed_set if e.intent != NEW_INTENT]
+    without = train(old_seed, dev, replace(settings, epochs=2 * args.epochs), None)
+    newcomers = [e for e in traffic if e.intent == NEW_INTENT][:100]
+    grown = train(old_seed + newcomers, dev, settings, without)
+    new_test = [e for e in test if e.intent == NEW_INTENT]
+    old_test = [e for e in test if e.intent != NEW_INTENT]
+    result["new_intent_accuracy"] = scores(grown, new_test)["intent_accuracy"]
+    result["old_intents_drop"] = round(scores(without, old_test)["intent_accuracy"] - scores(grown, old_test)["intent_accuracy"], 4)
+    publish("learning", result, table(result, args), args.json)
+
+
+def table(result: dict[str, object], args: argparse.Namespace) -> str:
+    lines = [
+        "# Learning-loop benchmark (python -m bench.learning)",
+        "",
+        f"SNIPS: first model on 10% of train, then {args.rounds} rounds of traffic; {args.per_round} labels per round chosen by the",
+        f"active-learning queue (highest entropy) or at random; fine-tuned from the live model ({args.epochs} epochs max).",
+        "Scores on the SNIPS test set (700).",
+        "",
+        "| round | labels | active intent acc | active slot F1 | random intent acc | random slot F1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    active, random_ = result.get("active", []), result.get("random", [])
+    assert isinstance(active, list) and isinstance(random_, list)
+    for round_, (a, r) in enumerate(zip(active, random_)):
+        lines.append(f"| {round_} | {a['labels']} | {a['intent_accuracy']:.4f} | {a['slot_f1']:.4f} | {r['intent_accuracy']:.4f} | {r['slot_f1']:.4f} |")
+    lines += [
+        "",
+        f"- labels for active learning to reach random's final accuracy: {result.get('labels_to_match_random')}",
+        f"- gate rejected the candidate trained on shuffled labels: {result.get('gate_rejected_corrupt')}",
+        f"- new intent ({NEW_INTENT}) learnt from 100 labelled messages: test accuracy {result['new_intent_accuracy']:.4f}; "
+        f"other intents changed by {-float(result['old_intents_drop']):+.4f}",  # type: ignore[arg-type]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""The learning-loop benchmark's simulation on the tiny fixture: rounds, label counts, strategies."""
+
+from bench.learning import entropy, labels_to_match, simulate
+from slm.datasets import load_examples
+from slm.joint import ModelSizes
+from slm.nlu_training import train_nlu
+from slm.train import TrainSettings
+from tests.conftest import FIXTURES
+
+
+def test_each_round_labels_more_and_reports_test_scores():
+    examples = load_examples(FIXTURES / "tiny.jsonl")
+    settings = TrainSettings(epochs=1, batch_size=16, device="cpu")
+    sizes = ModelSizes(d_model=32, n_layers=1, n_heads=2, d_ff=64)
+    first = train_nlu(examples[:12], examples[:8], sizes, settings)
+    history = simulate("active", examples[:12], examples[12:], examples[:8], examples, rounds=2, per_round=5, settings=settings, first=first)
+    assert [point["labels"] for point in history] == [0, 5, 10]
+    assert all(0 <= point["intent_accuracy"] <= 1 and 0 <= point["slot_f1"] <= 1 for point in history)
+    values = entropy(first, [e.text for e in examples])
+    assert len(values) == len(examples) and all(0 <= v <= 1.0001 for v in values)
+
+
+def test_labels_to_match_finds_the_first_round_at_the_random_strategys_final_score():
+    active = [{"labels": 0, "intent_accuracy": 0.8}, {"labels": 300, "intent_accuracy": 0.93}, {"labels": 600, "intent_accuracy": 0.95}]
+    assert labels_to_match(active, 0.93) == 300
+    assert labels_to_match(active, 0.99) is None
