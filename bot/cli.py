@@ -16,16 +16,21 @@ from bot.config import ConfigError, load_config
 from slm.errors import CheckpointError, DataError
 
 app = typer.Typer(help="Build chatbots on small language models you train yourself.", no_args_is_help=True)
-nlu_app = typer.Typer(help="Train, evaluate and query the intent + entity model.", no_args_is_help=True)
-app.add_typer(nlu_app, name="nlu")
-gen_app = typer.Typer(help="Train, evaluate and query the seq2seq reply generator.", no_args_is_help=True)
-app.add_typer(gen_app, name="gen")
-models_app = typer.Typer(help="The model registry: every trained version, which one is live.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
-logs_app = typer.Typer(help="Retention of the conversation logs.", no_args_is_help=True)
-app.add_typer(logs_app, name="logs")
-telegram_app = typer.Typer(help="Set up the Telegram channel.", no_args_is_help=True)
-app.add_typer(telegram_app, name="telegram")
+
+
+def _group(name: str, summary: str) -> typer.Typer:
+    """A sub-command group such as ``slmbot nlu ...``."""
+    group = typer.Typer(help=summary, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
+
+
+nlu_app = _group("nlu", "Train, evaluate and query the intent + entity model.")
+gen_app = _group("gen", "Train, evaluate and query the seq2seq reply generator.")
+models_app = _group("models", "The model registry: every trained version, which one is live.")
+logs_app = _group("logs", "Retention of the conversation logs.")
+telegram_app = _group("telegram", "Set up the Telegram channel.")
+admin_app = _group("admin", "Accounts of the review pages (/admin).")
 console = Console(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", help="Project configuration file.")]
@@ -497,6 +502,17 @@ def import_(
         project, store = _project_store(config)
         count = import_examples(path, author, Redactor(project.privacy.patterns), store)
     typer.echo(f"imported {count} example(s) from {path}")
+
+
+@admin_app.command("hash-password")
+def admin_hash_password(
+    name: Annotated[str, typer.Argument(help="The account's name (recorded as the author of annotations and replies).")],
+) -> None:
+    """Print NAME=HASH for SLMBOT_ADMIN_USERS (comma-separated); the password is asked for, not echoed."""
+    from bot.admin.auth import hash_password
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    typer.echo(f"{name}={hash_password(password)}")
 
 
 @telegram_app.command("set-webhook")

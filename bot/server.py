@@ -13,8 +13,9 @@ from typing import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
+from bot.admin import routes as admin
 from bot.api import annotations, conversations, model
 from bot.channels import rest, telegram, web
 from bot.reload import watch_models
@@ -69,6 +70,7 @@ def create_app(runtime: BotRuntime, telegram_polling: bool = False) -> FastAPI:
     app.include_router(rest.router)
     app.include_router(conversations.router)
     app.include_router(annotations.router)
+    app.include_router(admin.router)
     if bot_on_telegram is not None:
         app.include_router(telegram.router)
         runtime.manager.add_output(bot_on_telegram)
@@ -77,6 +79,10 @@ def create_app(runtime: BotRuntime, telegram_polling: bool = False) -> FastAPI:
         runtime.manager.add_output(web.WebChannel(runtime.coordinator))
         origins = list(runtime.config.web.allowed_origins)
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["Content-Type"])
+
+    @app.exception_handler(admin.LoginRequired)
+    async def login_required(_request: Request, _error: admin.LoginRequired) -> RedirectResponse:
+        return RedirectResponse("/admin/login", status_code=303)
 
     @app.exception_handler(StorageUnavailable)
     async def storage_unavailable(_request: Request, error: StorageUnavailable) -> JSONResponse:

@@ -234,6 +234,39 @@ class ConversationStore:
         with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
             return list(session.exec(query))
 
+    def find_conversations(
+        self,
+        *,
+        channel: str | None = None,
+        since: datetime | None = None,
+        below_confidence: float | None = None,
+        fallback_responses: tuple[str, ...] = (),
+        handed_off: bool = False,
+        bad_rating: bool = False,
+        limit: int = 100,
+    ) -> list[Conversation]:
+        """Conversations for review, latest activity first, narrowed by every filter given: a
+        channel, activity since, a user message below a confidence, a fallback reply, a
+        handoff, a reply rated bad."""
+        query = select(Conversation)
+        mine = Event.conversation_id == Conversation.id
+        if channel:
+            query = query.where(Conversation.channel == channel)
+        if since is not None:
+            query = query.where(col(Conversation.updated_at) >= since)
+        if below_confidence is not None:
+            query = query.where(select(Event.id).where(mine, Event.kind == "user", col(Event.confidence) < below_confidence).exists())
+        if fallback_responses:
+            query = query.where(select(Event.id).where(mine, col(Event.response).in_(fallback_responses)).exists())
+        if handed_off:
+            query = query.where(select(Event.id).where(mine, Event.kind == "handoff").exists())
+        if bad_rating:
+            rated = select(Annotation.id).join(Event, col(Annotation.event_id) == col(Event.id)).where(mine, Annotation.rating == "bad")
+            query = query.where(rated.exists())
+        query = query.order_by(col(Conversation.updated_at).desc()).limit(limit)
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(query))
+
     def handed_off(self) -> list[Conversation]:
         """Conversations waiting for a human agent, oldest activity first."""
         query = select(Conversation).where(col(Conversation.handed_off).is_(True)).order_by(col(Conversation.updated_at))

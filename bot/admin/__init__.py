@@ -1,0 +1,1 @@
+"""The review and agent console: server-rendered pages under /admin."""
