@@ -51,3 +51,19 @@ def agent_pairs(store: ConversationStore, redactor: Redactor) -> list[DialoguePa
                 pairs.append(DialoguePair(render_context(turns[-CONTEXT_TURNS:]), text))
             turns.append(("user" if event.kind == "user" else "bot", text))
     return pairs
+
+
+def annotated_reply_pairs(store: ConversationStore, redactor: Redactor) -> list[DialoguePair]:
+    """The better replies reviewers wrote for bot messages, each with the turns before that message."""
+    pairs = []
+    for annotation in store.annotations():
+        if annotation.reply is None or annotation.event_id is None:
+            continue
+        event = store.event(annotation.event_id)
+        if event is None:
+            continue
+        before = [e for e in store.events(event.conversation_id, kinds=("user", "bot")) if e.id is not None and e.id < annotation.event_id]
+        turns = [("user" if e.kind == "user" else "bot", redactor.redact(e.text or "").text) for e in before[-CONTEXT_TURNS:]]
+        if turns:
+            pairs.append(DialoguePair(render_context(turns), annotation.reply))
+    return pairs

@@ -9,10 +9,15 @@
    (never trained on) and the conversation tests. The candidate is registered and promoted
    (running servers switch to it) only when none of its scores is more than ``margin`` below
    the live model's; otherwise it is discarded and the report says why.
+
+With ``[generator] enabled``, the reply generator is fine-tuned the same way (its pieces and
+weights kept) on the templates, agent replies and reviewers' better replies, and judged with
+the NLU candidate by its loss on held-out pairs; both go live together or not at all.
 """
 
 from __future__ import annotations
 
+import random
 import shutil
 import uuid
 from dataclasses import dataclass, field, replace
@@ -22,14 +27,18 @@ from typing import Callable
 from bot.annotation import uncertainty
 from bot.config import Config
 from bot.conversation_tests import load_tests, run_in_scratch
+from bot.domain import load_valid_domain
 from bot.export import latest_labels
+from bot.generator_data import agent_pairs, annotated_reply_pairs, template_pairs
 from bot.privacy import Redactor, redact_event
 from bot.registry import promote, register
 from bot.runtime import BotRuntime, model_version
 from bot.storage.store import ConversationStore
 from bot.understanding import parse_payload
 from slm.datasets import load_examples, split_dev
+from slm.dialogue_corpora import DialoguePair
 from slm.examples import Example, Span
+from slm.generator import Generator, train_generator
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
 from slm.nlu_training import train_nlu
@@ -107,6 +116,23 @@ def conversation_pass_rate(config: Config, model_dir: Path, tests_dir: Path) -> 
     return sum(o.passed for o in outcomes) / max(len(outcomes), 1)
 
 
+def generator_candidate(config: Config, store: ConversationStore, device: str) -> tuple[Generator, Generator, list[DialoguePair]] | None:
+    """The live reply generator fine-tuned on the templates, agent replies and reviewers' better
+    replies (redacted), with the held-out pairs both are judged on; None when the generator is off."""
+    if not config.generator.enabled:
+        return None
+    live_record = store.active_model("generator")
+    live = Generator.load(Path(live_record.path) if live_record is not None else config.generator_model_dir)
+    redactor = Redactor(config.privacy.patterns)
+    domain = load_valid_domain(config.root, config.nlu.data, config.dialogue)
+    pairs = template_pairs(domain) + agent_pairs(store, redactor) + annotated_reply_pairs(store, redactor)
+    random.Random(config.retrain.seed).shuffle(pairs)
+    cut = max(1, round(len(pairs) * config.generator.dev_share))
+    dev, train = pairs[:cut], pairs[cut:]
+    settings = replace(config.generator.training, seed=config.retrain.seed, device=device)
+    return live, train_generator(train, dev, settings=settings, parent=live), dev
+
+
 def retrain(
     config: Config, store: ConversationStore, device: str = "auto", on_epoch: Callable[[EpochReport], None] | None = None
 ) -> GateReport:
@@ -126,7 +152,10 @@ def retrain(
     weighted = annotated_train * settings.annotation_weight
     candidate = train_nlu(project_train + weighted + extra, project_dev, config.nlu.model, training, on_epoch=on_epoch, parent=live)
 
+    generators = generator_candidate(config, store, device)
+
     staging = config.models_dir / "registry" / f".candidate-{uuid.uuid4().hex[:8]}"
+    generator_staging = staging.with_name(staging.name + "-generator")
     candidate.save(staging)
     try:
         report = GateReport(model_version(live_dir), model_version(staging))
@@ -142,10 +171,20 @@ def retrain(
         if tests_dir.is_dir():
             rates = conversation_pass_rate(config, live_dir, tests_dir), conversation_pass_rate(config, staging, tests_dir)
             report.scores["conversation tests"] = {"pass_rate": rates}
+        if generators is not None:
+            live_generator, new_generator, pairs = generators
+            # Higher is better for the gate: the negated loss per reply on the held-out pairs.
+            report.scores["generator hold-out"] = {"neg_loss": (-live_generator.loss(pairs), -new_generator.loss(pairs))}
+            report.sizes["generator hold-out"] = len(pairs)
+            new_generator.save(generator_staging)
         judge(report, settings.margin)
         if report.promoted:
             register(store, "nlu", staging, config.models_dir)
             promote(store, "nlu", report.candidate_version, config.nlu_model_dir)
+            if generators is not None:
+                version = register(store, "generator", generator_staging, config.models_dir).version
+                promote(store, "generator", version, config.generator_model_dir)
         return report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(generator_staging, ignore_errors=True)

@@ -58,6 +58,17 @@ class Generator:
         src = torch.tensor([s + [PAD_ID] * (width - len(s)) for s in sources], device=self.device)
         return src, src != PAD_ID
 
+    def loss(self, pairs: Sequence[DialoguePair]) -> float:
+        """Mean cross-entropy per reply on ``pairs`` (contexts get this generator's exemplars)."""
+        if self.exemplars is not None:
+            pairs = [replace(p, context=c) for p, c in zip(pairs, self.exemplars.augment([p.context for p in pairs]))]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return _mean_loss(self.model, _items(pairs, self.codec, self.model.config), self.device)
+        finally:
+            self.model.train(was_training)
+
     def generate(self, contexts: Sequence[str], beam: int = 4, length_penalty: float = 1.0, batch_size: int = 64) -> list[Generated]:
         """One reply per context: beam search when ``beam`` > 1, batched greedy decoding otherwise."""
         if self.exemplars is not None:
@@ -117,6 +128,17 @@ def _items(pairs: Sequence[DialoguePair], codec: PieceCodec, config: Seq2SeqConf
     return [_Item(_source_ids(codec, config, p.context), codec.encode(p.response)[: config.max_target - 1]) for p in pairs]
 
 
+@torch.no_grad()
+def _mean_loss(module: torch.nn.Module, items: Sequence[_Item], device: torch.device) -> float:
+    total, count = 0.0, 0
+    for start in range(0, len(items), 128):
+        chunk = items[start : start + 128]
+        inputs, targets = _collate(chunk, device)
+        _, loss = module(inputs, targets)
+        total, count = total + loss.item() * len(chunk), count + len(chunk)
+    return total / count
+
+
 def _collate(chunk: Sequence[_Item], device: torch.device):
     width = max(len(i.source) for i in chunk)
     length = max(len(i.target) for i in chunk) + 1
@@ -133,36 +155,39 @@ def train_generator(
     settings: TrainSettings = TrainSettings(),
     on_epoch: Callable[[EpochReport], None] | None = None,
     extra_text: Sequence[str] = (),
+    parent: Generator | None = None,
 ) -> Generator:
     """Train the piece vocabulary and the model; early stopping on dev loss.
 
     Args:
         extra_text: more text for the piece vocabulary only (e.g. slot values that must encode well).
+        parent: a trained generator to fine-tune: its pieces (byte fallback spells any new
+            text), shape and weights are reused; ``config`` and ``extra_text`` are ignored.
     """
     if not train or not dev:
         raise ValueError("the generator needs training and dev pairs")
     seed_everything(settings.seed)
     device = resolve_device(settings.device)
     world = join_world(device)
-    texts = [p.context for p in train] + [p.response for p in train] + list(extra_text)
-    codec = PieceCodec(from_main(world, lambda: PieceCodec.train(texts, config.vocab_size).model_proto))
-    config = replace(config, vocab_size=codec.vocab_size)
-    model = Seq2Seq(config).to(device)
+    if parent is not None:
+        codec, config = parent.codec, parent.model.config
+    else:
+        texts = [p.context for p in train] + [p.response for p in train] + list(extra_text)
+        codec = PieceCodec(from_main(world, lambda: PieceCodec.train(texts, config.vocab_size).model_proto))
+        config = replace(config, vocab_size=codec.vocab_size)
+    model = Seq2Seq(config)
+    if parent is not None:
+        model.load_state_dict(parent.model.state_dict())
+    model.to(device)
     exemplars = ExemplarIndex([p.context for p in train], [p.response for p in train]) if config.exemplars else None
     if exemplars is not None:
         train = [replace(p, context=c) for p, c in zip(train, exemplars.augment([p.context for p in train], exclude_self=True))]
         dev = [replace(p, context=c) for p, c in zip(dev, exemplars.augment([p.context for p in dev]))]
     items, dev_items = _items(train, codec, config), _items(dev, codec, config)
 
-    @torch.no_grad()
     def evaluate(module: torch.nn.Module) -> dict[str, float]:
-        total, count = 0.0, 0
-        for start in range(0, len(dev_items), 128):
-            chunk = dev_items[start : start + 128]
-            inputs, targets = _collate(chunk, device)
-            _, loss = module(inputs, targets)
-            total, count = total + loss.item() * len(chunk), count + len(chunk)
-        return {"dev_loss": total / count, "score": -total / count}
+        loss = _mean_loss(module, dev_items, device)
+        return {"dev_loss": loss, "score": -loss}
 
     started = time.perf_counter()
     result = fit(model, items, _collate, evaluate, "score", settings, on_epoch, length=lambda i: len(i.source))

@@ -7,14 +7,17 @@ import pytest
 
 from bot.annotation import Correction, annotate
 from bot.config import load_config
+from bot.domain import load_valid_domain
+from bot.generator_data import annotated_reply_pairs, template_pairs
 from bot.privacy import Redactor
 from bot.registry import promote, register
 from bot.retrain import GateReport, judge, retrain
 from bot.storage.store import ConversationStore
 from bot.storage.tables import Conversation, Event
 from slm.datasets import load_examples
+from slm.generator import train_generator
 from slm.nlu import NLUModel
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES, ROOT
 
 pytestmark = pytest.mark.slow  # two fine-tuning runs of the example bot, about a minute each
 
@@ -86,3 +89,29 @@ def test_judge_names_every_score_below_the_margin():
     judge(report, margin=0.01)
     assert not report.promoted and len(report.reasons) == 2
     assert report.reasons[0].startswith("project dev: slot_f1 0.9000 < live 0.9500")
+
+
+def test_the_generator_is_fine_tuned_on_agent_and_reviewer_replies_and_judged_too(project, tmp_path):
+    config, store, _ = project
+    tiny = load_config(FIXTURES / "tiny.toml").generator
+    config = dataclasses.replace(config, generator=dataclasses.replace(tiny, enabled=True),
+                                 retrain=dataclasses.replace(config.retrain, epochs=10, margin=0.5))
+    domain = load_valid_domain(config.root, config.nlu.data, config.dialogue)
+    first = train_generator(template_pairs(domain)[:200], template_pairs(domain)[200:240], tiny.model, tiny.training)
+    first.save(config.generator_model_dir)
+    register(store, "generator", config.generator_model_dir, config.models_dir)
+    conversation = Conversation(id="rest:zed", channel="rest", sender="zed")
+    asked = Event(conversation_id=conversation.id, kind="user", text="my parcel is damaged, mail zed@example.com", entities=[])
+    answered = Event(conversation_id=conversation.id, kind="bot", text="Sorry, I can't help with that.", source="template")
+    agent = Event(conversation_id=conversation.id, kind="bot", text="So sorry! A replacement leaves today.", source="agent")
+    store.save_turn(conversation, [asked, answered, agent])
+    store.annotate(annotate(answered, Correction("reviewer", rating="bad", reply="I'm sorry about that, we will replace it."), Redactor()))
+
+    pairs = annotated_reply_pairs(store, Redactor())
+    assert [(p.context, p.response) for p in pairs] == [("user: my parcel is damaged, mail <EMAIL>", "I'm sorry about that, we will replace it.")]
+    report = retrain(config, store, device="cpu")
+    live_loss, candidate_loss = report.scores["generator hold-out"]["neg_loss"]
+    assert live_loss < 0 and candidate_loss < 0 and report.sizes["generator hold-out"] > 0
+    assert report.promoted, report.to_dict()
+    live = store.active_model("generator")
+    assert live.parent is not None and (config.generator_model_dir / "checkpoint.json").is_file()
