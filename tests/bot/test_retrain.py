@@ -2,6 +2,7 @@
 
 import dataclasses
 import random
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +63,8 @@ def test_a_new_intent_learnt_from_annotations_goes_live_and_old_intents_hold(pro
     live_hold, candidate_hold = report.scores["annotated hold-out"]["intent_accuracy"]
     assert live_hold == 0.0 and candidate_hold >= 0.75, report.to_dict()
     assert report.promoted, report.to_dict()
+    svg = Path(report.confusion_svg).read_text()
+    assert svg.startswith("<svg") and ">gift_wrapping</text>" in svg
     active = store.active_model("nlu")
     assert active.version == report.candidate_version and active.parent == live.version
     served = NLUModel.load(config.nlu_model_dir)
