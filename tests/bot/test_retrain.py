@@ -12,7 +12,7 @@ from bot.domain import load_valid_domain
 from bot.generator_data import annotated_reply_pairs, template_pairs
 from bot.privacy import Redactor
 from bot.registry import promote, register
-from bot.retrain import GateReport, judge, retrain
+from bot.retrain import GateReport, judge, pseudo_labelled, retrain
 from bot.storage.store import ConversationStore
 from bot.storage.tables import Conversation, Event
 from slm.datasets import load_examples
@@ -118,3 +118,21 @@ def test_the_generator_is_fine_tuned_on_agent_and_reviewer_replies_and_judged_to
     assert report.promoted, report.to_dict()
     live = store.active_model("generator")
     assert live.parent is not None and (config.generator_model_dir / "checkpoint.json").is_file()
+
+
+def test_pseudo_labels_are_the_confident_unannotated_messages_redacted(tmp_path):
+    store = ConversationStore(f"sqlite:///{tmp_path}/p.db")
+    store.migrate()
+    conversation = Conversation(id="rest:p", channel="rest", sender="p")
+    ranking = {"ranking": [["order_status", 0.99], ["greet", 0.01]]}
+    store.save_turn(conversation, [
+        Event(conversation_id="rest:p", kind="user", text="where is B-2001, mail p@example.com", intent="order_status", confidence=0.99, data=ranking,
+              entities=[{"entity": "order_id", "value": "B-2001", "start": 9, "end": 15, "text": "B-2001", "extractor": "model"}]),
+        Event(conversation_id="rest:p", kind="user", text="hmm", intent="greet", confidence=0.5, data={"ranking": [["greet", 0.5], ["deny", 0.5]]}),
+        Event(conversation_id="rest:p", kind="user", text="/affirm", intent="affirm", confidence=1.0),
+    ])
+    examples = pseudo_labelled(store, Redactor(), confidence=0.95, exclude=set())
+    assert [(e.text, e.intent) for e in examples] == [("where is B-2001, mail <EMAIL>", "order_status")]
+    assert [(s.start, s.end, s.label) for s in examples[0].spans] == [(9, 15, "order_id")]
+    assert pseudo_labelled(store, Redactor(), confidence=0.95, exclude={"where is B-2001, mail <EMAIL>"}) == []
+    store.close()
