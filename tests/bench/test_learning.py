@@ -24,3 +24,11 @@ def test_labels_to_match_finds_the_first_round_at_the_random_strategys_final_sco
     active = [{"labels": 0, "intent_accuracy": 0.8}, {"labels": 300, "intent_accuracy": 0.93}, {"labels": 600, "intent_accuracy": 0.95}]
     assert labels_to_match(active, 0.93) == 300
     assert labels_to_match(active, 0.99) is None
+
+
+def test_the_plot_draws_both_metrics_for_both_strategies():
+    from bench.learning import plot
+
+    rounds = [{"labels": n, "intent_accuracy": 0.9 + n / 10000, "slot_f1": 0.8 + n / 20000} for n in (0, 300, 600)]
+    svg = plot({"active": rounds, "random": rounds})
+    assert svg.startswith("<svg") and svg.count("<polyline") == 4 and ">600</text>" in svg
