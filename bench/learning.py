@@ -61,7 +61,7 @@ def train(examples: list[Example], dev: list[Example], settings: TrainSettings, 
 
 
 def simulate(strategy: str, seed_set: list[Example], traffic: list[Example], dev: list[Example], test: list[Example],
-             rounds: int, per_round: int, settings: TrainSettings, first: NLUModel) -> list[dict[str, float]]:
+             rounds: int, per_round: int, settings: TrainSettings, first: NLUModel, weight: int = 1) -> list[dict[str, float]]:
     """One deployment: rounds of traffic, labelling and fine-tuning; the test scores after each round."""
     rng = random.Random(1)
     chunk = len(traffic) // rounds
@@ -78,7 +78,7 @@ def simulate(strategy: str, seed_set: list[Example], traffic: list[Example], dev
         chosen = set(order[:per_round])
         labelled += [unlabelled[i] for i in chosen]
         unlabelled = [e for i, e in enumerate(unlabelled) if i not in chosen]
-        model = train(seed_set + labelled, dev, settings, model)
+        model = train(seed_set + labelled * weight, dev, settings, model)
         history.append({**scores(model, test), "labels": len(labelled)})
         log(f"{strategy} round {round_ + 1}: {history[-1]}")
     return history
@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--strategy", choices=["active", "random", "both"], default="both")
+    parser.add_argument("--weight", type=int, default=1, help="times each labelled message counts in training ([retrain] annotation_weight)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plot", action="store_true", help="only redraw learning.svg from the saved learning.json")
     args = parser.parse_args()
@@ -117,7 +118,7 @@ def main() -> None:
     first = train(seed_set, dev, replace(settings, epochs=2 * args.epochs), None)
     strategies = ["active", "random"] if args.strategy == "both" else [args.strategy]
     result: dict[str, object] = {
-        name: simulate(name, seed_set, traffic, dev, test, args.rounds, args.per_round, settings, first) for name in strategies
+        name: simulate(name, seed_set, traffic, dev, test, args.rounds, args.per_round, settings, first, args.weight) for name in strategies
     }
     if args.strategy == "both":
         active, random_ = result["active"], result["random"]
@@ -139,7 +140,7 @@ def main() -> None:
     old_seed = [e for e in seed_set if e.intent != NEW_INTENT]
     without = train(old_seed, dev, replace(settings, epochs=2 * args.epochs), None)
     newcomers = [e for e in traffic if e.intent == NEW_INTENT][:100]
-    grown = train(old_seed + newcomers, dev, settings, without)
+    grown = train(old_seed + newcomers * args.weight, dev, settings, without)
     new_test = [e for e in test if e.intent == NEW_INTENT]
     old_test = [e for e in test if e.intent != NEW_INTENT]
     result["new_intent_accuracy"] = scores(grown, new_test)["intent_accuracy"]
@@ -187,7 +188,8 @@ def table(result: dict[str, object], args: argparse.Namespace) -> str:
         "# Learning-loop benchmark (python -m bench.learning)",
         "",
         f"SNIPS: first model on 10% of train, then {args.rounds} rounds of traffic; {args.per_round} labels per round chosen by the",
-        f"active-learning queue (highest entropy) or at random; fine-tuned from the live model ({args.epochs} epochs max).",
+        f"active-learning queue (highest entropy) or at random; fine-tuned from the live model ({args.epochs} epochs max),",
+        f"each labelled message counted {args.weight} time(s).",
         "Scores on the SNIPS test set (700).",
         "",
         "| round | labels | active intent acc | active slot F1 | random intent acc | random slot F1 |",
