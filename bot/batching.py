@@ -27,29 +27,25 @@ class MicroBatcher(Generic[Item, Result]):
     def __init__(self, run_batch: Callable[[list[Item]], Sequence[Result]], max_batch: int = 64) -> None:
         self.run_batch, self.max_batch = run_batch, max_batch
         self.waiting: list[tuple[Item, asyncio.Future[Result]]] = []
-        self.draining = False
+        self.drainer: asyncio.Task[None] | None = None  # held: the loop keeps only weak references to tasks
 
     async def submit(self, item: Item) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self.waiting.append((item, future))
-        if not self.draining:
-            self.draining = True
-            asyncio.create_task(self._drain())
+        if self.drainer is None or self.drainer.done():
+            self.drainer = asyncio.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
-        try:
-            while self.waiting:
-                batch, self.waiting = self.waiting[: self.max_batch], self.waiting[self.max_batch :]
-                try:
-                    results = await to_thread.run_sync(self.run_batch, [item for item, _ in batch])
-                except Exception as error:  # every waiter of the batch learns why
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                for (_, future), result in zip(batch, results):
+        while self.waiting:
+            batch, self.waiting = self.waiting[: self.max_batch], self.waiting[self.max_batch :]
+            try:
+                results = await to_thread.run_sync(self.run_batch, [item for item, _ in batch])
+            except Exception as error:  # every waiter of the batch learns why
+                for _, future in batch:
                     if not future.done():
-                        future.set_result(result)
-        finally:
-            self.draining = False
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results):
+                if not future.done():
+                    future.set_result(result)

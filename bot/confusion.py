@@ -26,7 +26,7 @@ def confusion_svg(labels: list[str], matrix: list[list[int]], title: str) -> str
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size + 20}" font-family="sans-serif" font-size="11">',
         f'<text x="10" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
-        f'<text x="10" y="34" fill="#555">rows: right intent · columns: predicted</text>',
+        '<text x="10" y="34" fill="#555">rows: right intent · columns: predicted</text>',
     ]
     for i, label in enumerate(labels):
         y = MARGIN + 20 + i * CELL

@@ -13,6 +13,7 @@ from bot.flows import DialogueState, FlowEngine, Respond
 from bot.privacy import Redactor
 from bot.responses import ResponseRenderer
 from bot.storage.store import ConversationStore
+from bot.storage.tables import Event
 from bot.types import Entity, Parse
 from slm.dialogue_corpora import DialoguePair, render_context
 
@@ -56,13 +57,16 @@ def agent_pairs(store: ConversationStore, redactor: Redactor) -> list[DialoguePa
 def annotated_reply_pairs(store: ConversationStore, redactor: Redactor) -> list[DialoguePair]:
     """The better replies reviewers wrote for bot messages, each with the turns before that message."""
     pairs = []
+    transcripts: dict[str, list[Event]] = {}  # each conversation read once, however many replies it has
     for annotation in store.annotations():
         if annotation.reply is None or annotation.event_id is None:
             continue
         event = store.event(annotation.event_id)
         if event is None:
             continue
-        before = [e for e in store.events(event.conversation_id, kinds=("user", "bot")) if e.id is not None and e.id < annotation.event_id]
+        if event.conversation_id not in transcripts:
+            transcripts[event.conversation_id] = store.events(event.conversation_id, kinds=("user", "bot"))
+        before = [e for e in transcripts[event.conversation_id] if e.id is not None and e.id < annotation.event_id]
         turns = [("user" if e.kind == "user" else "bot", redactor.redact(e.text or "").text) for e in before[-CONTEXT_TURNS:]]
         if turns:
             pairs.append(DialoguePair(render_context(turns), annotation.reply))

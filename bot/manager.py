@@ -103,8 +103,7 @@ class DialogueManager:
         conversation_var.set(key)
         started = time.perf_counter()
         async with self.coordinator.hold(key):
-            stored = await to_thread.run_sync(self.store.conversation, key)
-            undelivered = await to_thread.run_sync(lambda: self.store.events(key, kinds=("bot",), undelivered=True)) if stored else []
+            stored, undelivered = await to_thread.run_sync(self.store.conversation_and_undelivered, key)
             events: list[Event] = []
             conversation = self._open_session(stored, message, events)
             parse = await self.parser.submit(message.text)

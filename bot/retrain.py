@@ -118,10 +118,8 @@ def nlu_suite(model: NLUModel, examples: list[Example]) -> dict[str, float]:
 
 def conversation_pass_rate(config: Config, model_dir: Path, tests_dir: Path) -> float:
     """Share of the project's conversation tests that pass with the model in ``model_dir``."""
-    quiet = replace(config, server=replace(config.server, model_poll_seconds=0))
-
     def load(database_url: str, data_dir: Path) -> BotRuntime:
-        return BotRuntime.load(quiet, model_dir=model_dir, database_url=database_url, data_dir=data_dir, seed=0, redis_url="")
+        return BotRuntime.load(config, model_dir=model_dir, database_url=database_url, data_dir=data_dir, seed=0, redis_url="")
 
     outcomes = run_in_scratch(load, load_tests(tests_dir))
     return sum(o.passed for o in outcomes) / max(len(outcomes), 1)

@@ -69,7 +69,11 @@ class BotRuntime:
     domain: Domain
     manager: DialogueManager
     store: ConversationStore
-    coordinator: Coordinator
+
+    @property
+    def coordinator(self) -> Coordinator:
+        """What the workers share (locks, seen ids, fan-out); the dialogue manager's."""
+        return self.manager.coordinator
 
     @classmethod
     def load(
@@ -105,7 +109,7 @@ class BotRuntime:
         manager = DialogueManager(
             domain, understanding, store, actions, data_dir or config.data_dir, config.dialogue, seed, generator, coordinator, redactor
         )
-        return cls(config, domain, manager, store, coordinator)
+        return cls(config, domain, manager, store)
 
     async def close(self) -> None:
         """Release the HTTP client of webhook actions, the Redis connections and the database pool."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -118,9 +118,9 @@ async def transcript(request: Request, conversation_id: str, runtime: RuntimeDep
         raise HTTPException(404, f"no conversation '{conversation_id}'")
     events = await to_thread.run_sync(lambda: runtime.store.events(conversation_id, kinds=("user", "bot", "handoff", "handback")))
     notes: dict[int, list[Any]] = {}
-    for annotation in await to_thread.run_sync(runtime.store.annotations):
-        if annotation.event_id is not None:
-            notes.setdefault(annotation.event_id, []).append(annotation)
+    ids = [e.id for e in events if e.id is not None]
+    for annotation in await to_thread.run_sync(runtime.store.annotations, ids):
+        notes.setdefault(annotation.event_id or 0, []).append(annotation)
     spans = {e.id: json.dumps([{"start": x["start"], "end": x["end"], "entity": x["entity"]} for x in e.entities]) for e in events}
     context = {
         "session": session, "conversation": conversation, "events": events, "notes": notes, "error": error, "as_utc": as_utc, "spans": spans,
@@ -190,4 +190,4 @@ async def queue(request: Request, runtime: RuntimeDep, session: SessionDep) -> R
 async def handoffs(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """The agent console's queue: conversations waiting for a person, longest-waiting first."""
     waiting = await to_thread.run_sync(runtime.store.handed_off)
-    return templates.TemplateResponse(request, "handoffs.html", {"session": session, "waiting": waiting, "as_utc": as_utc, "now": datetime.now})
+    return templates.TemplateResponse(request, "handoffs.html", {"session": session, "waiting": waiting, "as_utc": as_utc})

@@ -96,4 +96,4 @@ async def add_annotation(event_id: int, body: AnnotationIn, runtime: RuntimeDep)
 @router.get("/events/{event_id}/annotations", response_model=list[AnnotationOut])
 async def event_annotations(event_id: int, runtime: RuntimeDep) -> list[AnnotationOut]:
     """Every annotation of one message, oldest first (the newest counts)."""
-    return [annotation_out(a) for a in await to_thread.run_sync(runtime.store.annotations, event_id)]
+    return [annotation_out(a) for a in await to_thread.run_sync(runtime.store.annotations, [event_id])]

@@ -97,7 +97,7 @@ class WebChannel:
         self.coordinator = coordinator
 
     async def send(self, recipient: str, reply: BotReply) -> bool:
-        listeners = await self.coordinator.publish(conversation_id(CHANNEL, recipient), {"message": bot_out(reply).model_dump(mode="json")})
+        listeners = await self.coordinator.publish(conversation_id(CHANNEL, recipient), {"messages": [bot_out(reply).model_dump(mode="json")]})
         return listeners > 0
 
 
@@ -106,8 +106,9 @@ async def take_turn(manager: DialogueManager, session: str, text: str, connectio
     turn = await manager.handle(UserMessage(session, text, CHANNEL))
     replies = [bot_out(reply) for reply in turn.replies]
     shared = [WebOut(type="user", text=text, at=utc_now()), *replies]
-    for message in shared:
-        await manager.coordinator.publish(conversation_id(CHANNEL, session), {"origin": connection, "message": message.model_dump(mode="json")})
+    # One publish per turn: on Redis that is one round trip, however many replies there are.
+    messages = [message.model_dump(mode="json") for message in shared]
+    await manager.coordinator.publish(conversation_id(CHANNEL, session), {"origin": connection, "messages": messages})
     return replies
 
 
@@ -171,7 +172,8 @@ async def chat_socket(websocket: WebSocket, session: Annotated[str, Query(patter
             while True:
                 shared = await fanout.get()
                 if shared.get("origin") != connection:
-                    await send(shared["message"])
+                    for message in shared["messages"]:
+                        await send(message)
 
         forwarder = asyncio.create_task(forward())
         try:

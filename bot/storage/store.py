@@ -88,6 +88,14 @@ class ConversationStore:
         with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
             return session.get(Conversation, conversation_id)
 
+    def conversation_and_undelivered(self, conversation_id: str) -> tuple[Conversation | None, list[Event]]:
+        """What a turn starts from, in one session: the conversation (None for a new one) and its
+        bot messages not yet delivered."""
+        query = select(Event).where(Event.conversation_id == conversation_id, Event.kind == "bot", col(Event.delivered).is_(False))
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
+            conversation = session.get(Conversation, conversation_id)
+            return conversation, list(session.exec(query.order_by(col(Event.id)))) if conversation is not None else []
+
     def save_turn(self, conversation: Conversation, events: Iterable[Event], delivered: Sequence[int] = ()) -> None:
         """Store the conversation's new state and the turn's events, and mark the ``delivered``
         events (sent with this turn's answer), in one transaction."""
@@ -126,14 +134,12 @@ class ConversationStore:
             session.commit()
 
     def events(
-        self, conversation_id: str, *, kinds: tuple[str, ...] | None = None, undelivered: bool = False, last: int | None = None
+        self, conversation_id: str, *, kinds: tuple[str, ...] | None = None, last: int | None = None
     ) -> list[Event]:
-        """A conversation's events in order: optionally only some kinds, only undelivered ones, or the ``last`` few."""
+        """A conversation's events in order: optionally only some kinds, or the ``last`` few."""
         query = select(Event).where(Event.conversation_id == conversation_id)
         if kinds:
             query = query.where(col(Event.kind).in_(kinds))
-        if undelivered:
-            query = query.where(col(Event.delivered).is_(False))
         query = query.order_by(col(Event.id).desc()).limit(last) if last else query.order_by(col(Event.id))
         with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
             found = list(session.exec(query))
@@ -214,11 +220,11 @@ class ConversationStore:
             session.commit()
             return annotation
 
-    def annotations(self, event_id: int | None = None) -> list[Annotation]:
-        """Annotations, oldest first: of one event, or all of them."""
+    def annotations(self, event_ids: Sequence[int] | None = None) -> list[Annotation]:
+        """Annotations, oldest first: of the given events, or all of them."""
         query = select(Annotation).order_by(col(Annotation.id))
-        if event_id is not None:
-            query = query.where(Annotation.event_id == event_id)
+        if event_ids is not None:
+            query = query.where(col(Annotation.event_id).in_(event_ids))
         with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
             return list(session.exec(query))
 

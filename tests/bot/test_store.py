@@ -46,10 +46,11 @@ def test_turns_of_several_conversations_share_a_commit_and_a_refused_one_fails_a
 def test_undelivered_messages_and_handoff_queue(store):
     conversation = Conversation(id="rest:bob", channel="rest", sender="bob", handed_off=True)
     store.save_turn(conversation, [Event(conversation_id="rest:bob", kind="bot", text="agent says hi", source="agent", delivered=False)])
-    pending = store.events("rest:bob", undelivered=True)
-    assert [e.text for e in pending] == ["agent says hi"]
+    stored, pending = store.conversation_and_undelivered("rest:bob")
+    assert stored.handed_off and [e.text for e in pending] == ["agent says hi"]
     store.mark_delivered([pending[0].id])
-    assert store.events("rest:bob", undelivered=True) == []
+    assert store.conversation_and_undelivered("rest:bob")[1] == []
+    assert store.conversation_and_undelivered("rest:nobody") == (None, [])
     assert [c.id for c in store.handed_off()] == ["rest:bob"]
 
 
