@@ -173,15 +173,12 @@ def retrain_command(
 ) -> None:
     """Fine-tune the live model on intents/ plus annotated logs; promote it only if the gate passes (cron-friendly)."""
     from bot.domain import DomainError
-    from bot.retrain import retrain
     from bot.storage.store import StorageUnavailable
-    from bot.training import _describe_nlu, _progress
+    from bot.training import retrain_command as run_retrain
 
     with _exit_on(ConfigError, StorageUnavailable, DataError, DomainError, CheckpointError):
         project, store = _project_store(config)
-        progress, on_epoch = _progress(console, project.retrain.epochs, _describe_nlu)
-        with progress:
-            report = retrain(project, store, device, on_epoch)
+        report = run_retrain(project, store, console=console, device=device)
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
         return

@@ -1,20 +1,24 @@
-"""What `slmbot train`, `slmbot nlu train` and `slmbot nlu pretrain` do, with progress display."""
+"""What `slmbot train`, `slmbot retrain`, `slmbot nlu train` and `slmbot nlu pretrain` do, with progress display."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.config import Config, GeneratorSettings
+from bot.storage.store import ConversationStore
 from slm.datasets import load_examples, split_dev
 from slm.dialogue_corpora import DialoguePair
 from slm.errors import DataError
 from slm.train import EpochReport, TrainSettings, is_main_process
+
+if TYPE_CHECKING:
+    from bot.retrain import GateReport
 
 
 def _settings(project: Config, device: str, seed: int | None, epochs: int | None) -> TrainSettings:
@@ -119,3 +123,12 @@ def pretrain_command(
     progress, on_epoch = _progress(console, settings.epochs, lambda r: f"loss {r.loss:.3f}  dev MLM {r.scores['mlm_loss']:.3f}")
     with progress:
         return pretrain(lines, out, sizes, settings, on_epoch)
+
+
+def retrain_command(project: Config, store: ConversationStore, *, console: Console, device: str = "auto") -> GateReport:
+    """`slmbot retrain` with a progress bar over the NLU fine-tuning epochs."""
+    from bot.retrain import retrain
+
+    progress, on_epoch = _progress(console, project.retrain.epochs, _describe_nlu)
+    with progress:
+        return retrain(project, store, device, on_epoch)

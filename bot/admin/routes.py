@@ -33,7 +33,6 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates" / "admin"))
 COOKIE = "slmbot_admin"
 SESSION_HOURS = 8.0
-LOW_CONFIDENCE = 0.5
 
 
 class LoginRequired(Exception):
@@ -101,7 +100,7 @@ async def conversations(
     window = int(days) if days.isdigit() else 0
     filters = {
         "channel": channel or None, "since": utc_now() - timedelta(days=window) if window > 0 else None,
-        "below_confidence": LOW_CONFIDENCE if low else None, "fallback_responses": tuple(FALLBACK_RESPONSES) if fallback else (),
+        "below_confidence": runtime.config.dialogue.fallback_threshold if low else None, "fallback_responses": tuple(FALLBACK_RESPONSES) if fallback else (),
         "handed_off": handoff, "bad_rating": bad,
     }
     found = await to_thread.run_sync(lambda: runtime.store.find_conversations(**filters))
