@@ -22,6 +22,7 @@ from typing import Sequence
 
 import torch
 
+from bench.data import SHARED_DATA as DATA
 from bench.timing import latency_ms, log
 from slm.dialogue_corpora import DialoguePair, load_pairs
 from slm.exemplars import ExemplarIndex
@@ -31,7 +32,6 @@ from slm.seq2seq import Seq2SeqConfig
 from slm.train import TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"
 CORPORA = ("camrest676", "taskmaster4")
 SYSTEMS = ("slmbot", "no_attention", "retrieval")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from bench.data import SHARED_DATA
 from bench.timing import log, publish
 from bot.retrain import GateReport, judge
 from slm.datasets import load_examples
@@ -36,7 +37,7 @@ from slm.nlu import NLUModel
 from slm.nlu_training import train_nlu
 from slm.train import TrainSettings
 
-SNIPS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "snips"
+SNIPS = SHARED_DATA / "snips"
 NEW_INTENT = "SearchScreeningEvent"
 DEV_SIZE = 500
 RESULTS = Path(__file__).resolve().parent / "results"
