@@ -134,7 +134,9 @@ class RetrainSettings:
     ``holdout_share`` of the annotated examples (at least one per intent that has two) is kept
     for the evaluation gate; the candidate goes live only when no score of the project's dev
     data, that hold-out or the conversation tests is more than ``margin`` below the live model's.
-    Each annotated example counts ``annotation_weight`` times in training.
+    Each annotated example counts ``annotation_weight`` times in training. Up to
+    ``new_pieces`` frequent words the live tokenizer splits into many pieces get a piece of
+    their own (0: keep the live tokenizer unchanged).
     ``pseudo_labels`` adds unannotated messages the live model parsed with at least
     ``pseudo_label_confidence`` (off: a model learning from itself can drift).
     """
@@ -144,6 +146,7 @@ class RetrainSettings:
     margin: float = 0.01
     holdout_share: float = 0.2
     annotation_weight: int = 3
+    new_pieces: int = 500
     seed: int = 0
     pseudo_labels: bool = False
     pseudo_label_confidence: float = 0.95

@@ -159,7 +159,10 @@ def retrain(
     training = replace(config.nlu.training, epochs=settings.epochs, lr=settings.lr, seed=settings.seed, device=device)
     # Annotated examples are few and were chosen because the model got them wrong: weigh them up.
     weighted = annotated_train * settings.annotation_weight
-    candidate = train_nlu(project_train + weighted + extra, project_dev, config.nlu.model, training, on_epoch=on_epoch, parent=live)
+    candidate = train_nlu(
+        project_train + weighted + extra, project_dev, config.nlu.model, training,
+        on_epoch=on_epoch, parent=live, new_pieces=settings.new_pieces,
+    )
 
     generators = generator_candidate(config, store, device)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,6 +20,7 @@ from slm.nlu import NLUModel
 from slm.pretrain import load_pretrained_encoder
 from slm.tokenizer import Encoding, Tokenizer
 from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
+from slm.vocab_growth import grow_tokenizer, shattered_words
 from slm.warm_start import encoder_config as encoder_config_of
 from slm.warm_start import warm_start
 
@@ -82,6 +83,7 @@ def train_nlu(
     init: Path | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     parent: NLUModel | None = None,
+    new_pieces: int = 500,
 ) -> NLUModel:
     """Train the joint model and calibrate its intent confidence on ``dev``.
 
@@ -90,6 +92,8 @@ def train_nlu(
             unlabelled text), characters and encoder weights are reused.
         parent: a trained model to fine-tune (`slm.warm_start`): its tokenizer, characters,
             shape and weights are reused, label rows matched by name; ``sizes`` is ignored.
+        new_pieces: with ``parent``, at most this many frequent words its tokenizer shatters
+            get a piece of their own (`slm.vocab_growth`); 0 keeps the tokenizer as it is.
     """
     seed_everything(settings.seed)
     device = resolve_device(settings.device)
@@ -98,7 +102,9 @@ def train_nlu(
     tags = tag_names(train)
     pretrained = load_pretrained_encoder(init) if init else None
     if parent is not None:
-        tokenizer, chars, encoder_config = parent.tokenizer, parent.chars, encoder_config_of(parent)
+        words = shattered_words(parent.tokenizer, (e.text for e in train), new_pieces)
+        tokenizer, chars = grow_tokenizer(parent.tokenizer, words), parent.chars
+        encoder_config = replace(encoder_config_of(parent), vocab_size=tokenizer.vocab_size)
     elif pretrained is not None:
         tokenizer, chars = pretrained.tokenizer, pretrained.chars
         encoder_config = pretrained.config
@@ -114,7 +120,7 @@ def train_nlu(
         model.allowed_tags.copy_(slot_schema(items, len(intents), tags))
     if pretrained is not None:
         model.encoder.load_state_dict(pretrained.encoder_state)
-    grown = warm_start(model, intents, tags, parent) if parent is not None else None
+    grown = warm_start(model, intents, tags, tokenizer, parent) if parent is not None else None
     model.to(device)
     nlu = NLUModel(model, tokenizer, chars, intents, tags)
 

@@ -93,6 +93,22 @@ class Tokenizer:
         """Number of piece ids, special pieces included."""
         return self._sp.get_piece_size()
 
+    def piece(self, piece_id: int) -> str:
+        """The piece an id stands for."""
+        return self._sp.id_to_piece(piece_id)
+
+    def piece_id(self, piece: str) -> int:
+        """The id of a piece (``unk_id`` for one the model lacks)."""
+        return self._sp.piece_to_id(piece)
+
+    def score(self, piece: str) -> float:
+        """The unigram model's log-probability of a piece (what segmentation maximises)."""
+        return self._sp.get_score(self._sp.piece_to_id(piece))
+
+    def pieces_of(self, word: str) -> list[str]:
+        """How one (case-folded) word is spelled in pieces."""
+        return self._sp.encode(word, out_type=str)
+
     def words(self, text: str) -> list[tuple[int, int]]:
         """Character offsets of the words the text splits into."""
         return [match.span() for match in WORD.finditer(text)]

@@ -3,9 +3,10 @@
 Rasa's ``--finetune`` refuses new intents and entities; here the new model gets every weight
 of the old one, and the label-indexed ones (intent and slot output rows, CRF transitions)
 are copied row by row for the labels both know. A new intent or entity type starts from a
-fresh row; a label the new data no longer has is dropped. The tokenizer and character
-vocabulary are the old model's: new words are spelled with its pieces and characters (the
-character CNN covers unseen words), so nothing learnt is discarded.
+fresh row; a label the new data no longer has is dropped. The tokenizer is the old one,
+grown by a piece for each frequent word it shatters (`slm.vocab_growth`: old ids keep
+their rows, new rows start from the pieces they replace); the character vocabulary is the
+old one (the character CNN covers unseen words), so nothing learnt is discarded.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import torch
 
 from slm.joint import EncoderConfig, JointModel
 from slm.nlu import NLUModel
+from slm.tokenizer import Tokenizer
+from slm.vocab_growth import grow_embeddings
 
 INTENT_ROWS = ("intent_head.3.weight", "intent_head.3.bias")
 TAG_ROWS = ("slot_head.3.weight", "slot_head.3.bias", "crf.start", "crf.end")
 LABELLED = frozenset({*INTENT_ROWS, *TAG_ROWS, "crf.transitions", "allowed_tags"})
+PIECES = "encoder.pieces.weight"
 
 
 def encoder_config(parent: NLUModel) -> EncoderConfig:
@@ -28,9 +32,13 @@ def encoder_config(parent: NLUModel) -> EncoderConfig:
 
 
 @torch.no_grad()
-def warm_start(model: JointModel, intents: list[str], tags: list[str], parent: NLUModel) -> dict[str, int]:
-    """Load ``parent``'s weights into ``model`` (labels ``intents``/``tags``); how many labels were new."""
+def warm_start(
+    model: JointModel, intents: list[str], tags: list[str], tokenizer: Tokenizer, parent: NLUModel
+) -> dict[str, int]:
+    """Load ``parent``'s weights into ``model`` (labels ``intents``/``tags``, pieces of ``tokenizer``,
+    the parent's tokenizer possibly grown); how many labels and pieces were new."""
     old, new = parent.model.state_dict(), model.state_dict()
+    new[PIECES].copy_(grow_embeddings(old[PIECES], parent.tokenizer, tokenizer))
     for name, tensor in old.items():
         if name not in LABELLED and name in new and new[name].shape == tensor.shape:
             new[name].copy_(tensor)
@@ -46,4 +54,8 @@ def warm_start(model: JointModel, intents: list[str], tags: list[str], parent: N
         for to_col, from_col in tag_pairs:
             new["crf.transitions"][to_row, to_col] = old["crf.transitions"][from_row, from_col]
     model.load_state_dict(new)
-    return {"new_intents": len(intents) - len(intent_pairs), "new_tags": len(tags) - len(tag_pairs)}
+    return {
+        "new_intents": len(intents) - len(intent_pairs),
+        "new_tags": len(tags) - len(tag_pairs),
+        "new_pieces": tokenizer.vocab_size - parent.tokenizer.vocab_size,
+    }
