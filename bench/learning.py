@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageDraw, ImageFont
 
 from bench.data import SHARED_DATA
 from bench.timing import log, publish
@@ -98,10 +99,10 @@ def main() -> None:
     parser.add_argument("--strategy", choices=["active", "random", "both"], default="both")
     parser.add_argument("--weight", type=int, default=1, help="times each labelled message counts in training ([retrain] annotation_weight)")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--plot", action="store_true", help="only redraw learning.svg from the saved learning.json")
+    parser.add_argument("--plot", action="store_true", help="only redraw learning.png from the saved learning.json")
     args = parser.parse_args()
     if args.plot:
-        (RESULTS / "learning.svg").write_text(plot(json.loads((RESULTS / "learning.json").read_text())), encoding="utf-8")
+        plot(json.loads((RESULTS / "learning.json").read_text()), RESULTS / "learning.png")
         return
     if not (SNIPS / "train").is_dir():
         sys.exit(f"{SNIPS} not found: this benchmark needs ../shared/data/snips")
@@ -147,41 +148,45 @@ def main() -> None:
     result["new_intent_accuracy"] = scores(grown, new_test)["intent_accuracy"]
     result["old_intents_drop"] = round(scores(without, old_test)["intent_accuracy"] - scores(grown, old_test)["intent_accuracy"], 4)
     publish("learning", result, table(result, args), args.json)
-    (RESULTS / "learning.svg").write_text(plot(result), encoding="utf-8")
+    plot(result, RESULTS / "learning.png")
 
 
-def plot(result: dict[str, object]) -> str:
-    """Intent accuracy and slot F1 per round for both strategies, as an SVG line chart."""
-    width, height, left, top, inner_w, inner_h = 620, 340, 60, 30, 520, 250
-    series = [(name, metric, colour, dash) for name, colour in (("active", "#2454d6"), ("random", "#d6302a"))
-              for metric, dash in (("intent_accuracy", ""), ("slot_f1", "5,4"))]
+def plot(result: dict[str, object], path: Path) -> None:
+    """Intent accuracy and slot F1 per round for both strategies, as a PNG line chart."""
+    width, height, left, top, inner_w, inner_h = 640, 360, 64, 34, 540, 260
+    series = [
+        (name, metric, colour)
+        for name, shades in (("active", ((36, 84, 214), (126, 160, 240))), ("random", ((214, 48, 42), (240, 150, 140))))
+        for metric, colour in zip(("intent_accuracy", "slot_f1"), shades)
+    ]
     points = [p for name, *_ in series for p in result.get(name, [])]  # type: ignore[attr-defined]
     values = [p[m] for p in points for m in ("intent_accuracy", "slot_f1")]
     low, high = min(values) - 0.01, max(values) + 0.01
     most = max(p["labels"] for p in points) or 1
 
-    def xy(point: dict[str, float], metric: str) -> str:
-        x = left + inner_w * point["labels"] / most
-        y = top + inner_h * (1 - (point[metric] - low) / (high - low))
-        return f"{x:.1f},{y:.1f}"
+    def xy(point: dict[str, float], metric: str) -> tuple[float, float]:
+        return left + inner_w * point["labels"] / most, top + inner_h * (1 - (point[metric] - low) / (high - low))
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
-             f'<text x="{left}" y="18" font-size="13" font-weight="bold">SNIPS test: accuracy / F1 by labels (solid: intent accuracy, dashed: slot F1)</text>',
-             f'<rect x="{left}" y="{top}" width="{inner_w}" height="{inner_h}" fill="none" stroke="#999"/>']
+    font = ImageFont.load_default(12)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((left, 10), "SNIPS test: intent accuracy and slot F1 by labels", fill="black", font=font)
+    draw.rectangle((left, top, left + inner_w, top + inner_h), outline=(153, 153, 153))
     for step in range(6):
-        value = low + (high - low) * step / 5
         y = top + inner_h * (1 - step / 5)
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.0f}" text-anchor="end">{value:.3f}</text>')
+        draw.text((left - 6, y), f"{low + (high - low) * step / 5:.3f}", fill="black", font=font, anchor="rm")
     for point in result.get("active", []):  # type: ignore[attr-defined]
-        x = left + inner_w * point["labels"] / most
-        parts.append(f'<text x="{x:.0f}" y="{top + inner_h + 16}" text-anchor="middle">{point["labels"]}</text>')
-    for name, metric, colour, dash in series:
-        line = " ".join(xy(p, metric) for p in result.get(name, []))  # type: ignore[attr-defined]
-        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>')
-    parts.append(f'<text x="{left}" y="{height - 8}" fill="#2454d6">active learning</text>')
-    parts.append(f'<text x="{left + 120}" y="{height - 8}" fill="#d6302a">random</text>')
-    parts.append(f'<text x="{left + inner_w}" y="{height - 8}" text-anchor="end">labels</text></svg>')
-    return "\n".join(parts) + "\n"
+        draw.text((left + inner_w * point["labels"] / most, top + inner_h + 6), str(point["labels"]), fill="black", font=font, anchor="ma")
+    legend_x = left
+    for name, metric, colour in series:
+        line = [xy(p, metric) for p in result.get(name, [])]  # type: ignore[attr-defined]
+        draw.line(line, fill=colour, width=2)
+        for x, y in line:
+            draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
+        label = f"{name}: {metric.replace('_', ' ')}"
+        draw.text((legend_x, height - 22), label, fill=colour, font=font)
+        legend_x += round(font.getlength(label)) + 18
+    image.save(path, format="PNG")
 
 
 def table(result: dict[str, object], args: argparse.Namespace) -> str:

@@ -190,7 +190,7 @@ def retrain_command(
     out.print(table)
     if report.new_intents:
         out.print(f"new intents: {', '.join(report.new_intents)}")
-    out.print(f"confusion matrix: {report.confusion_svg}", markup=False)
+    out.print(f"confusion matrix: {report.confusion_png}", markup=False)
     if report.promoted:
         when = escape("[server] model_poll_seconds")
         out.print(f"[green]promoted[/green] {report.candidate_version} (was {report.live_version}); running servers switch to it within {when}")

@@ -1,16 +1,19 @@
-"""A confusion matrix of intents, drawn as SVG: which intents the model mistakes for which.
+"""A confusion matrix of intents, drawn as a PNG: which intents the model mistakes for which.
 
-SVG rather than PNG because it carries the intent names as text at any zoom and needs no
-plotting library; every browser opens it.
+A PNG opens anywhere a retraining report is read (an image viewer, a chat, a ticket); Pillow
+draws it with its bundled font, so no plotting stack is needed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from html import escape
+from pathlib import Path
 
-CELL = 22
-MARGIN = 190
+from PIL import Image, ImageDraw, ImageFont
+
+CELL = 24
+PAD = 10
+FONT_SIZE = 12
 
 
 def confusion(gold: list[str], predicted: list[str]) -> tuple[list[str], list[list[int]]]:
@@ -20,27 +23,34 @@ def confusion(gold: list[str], predicted: list[str]) -> tuple[list[str], list[li
     return labels, [[counts[(row, column)] for column in labels] for row in labels]
 
 
-def confusion_svg(labels: list[str], matrix: list[list[int]], title: str) -> str:
-    """Cells shaded by their share of the row (blue on the diagonal, red off it), counts written in."""
-    size = MARGIN + CELL * len(labels) + 10
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size + 20}" font-family="sans-serif" font-size="11">',
-        f'<text x="10" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
-        '<text x="10" y="34" fill="#555">rows: right intent · columns: predicted</text>',
-    ]
+def cell_colour(share: float, diagonal: bool) -> tuple[int, int, int]:
+    """White to blue on the diagonal (right), white to red off it (mistakes), by share of the row."""
+    target = (36, 84, 214) if diagonal else (214, 48, 36)
+    return tuple(round(255 + (t - 255) * share) for t in target)  # type: ignore[return-value]
+
+
+def save_confusion_png(labels: list[str], matrix: list[list[int]], title: str, path: Path) -> None:
+    """Cells shaded by their share of the row, counts written in; names on both axes."""
+    font = ImageFont.load_default(FONT_SIZE)
+    name_width = max((round(font.getlength(label)) for label in labels), default=0) + PAD
+    grid = CELL * len(labels)
+    top = 2 * FONT_SIZE + 3 * PAD + name_width  # title lines, then the column names standing upright
+    width = max(name_width + grid + 2 * PAD, round(font.getlength(title)) + 2 * PAD)
+    image = Image.new("RGB", (width, top + grid + PAD), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((PAD, PAD), title, fill="black", font=font)
+    draw.text((PAD, PAD + FONT_SIZE + 4), "rows: right intent, columns: predicted", fill=(85, 85, 85), font=font)
     for i, label in enumerate(labels):
-        y = MARGIN + 20 + i * CELL
-        parts.append(f'<text x="{MARGIN - 6}" y="{y + CELL * 0.7:.0f}" text-anchor="end">{escape(label)}</text>')
-        x = MARGIN + i * CELL + CELL * 0.7
-        parts.append(f'<text transform="translate({x:.0f},{MARGIN + 14}) rotate(-60)">{escape(label)}</text>')
+        y = top + i * CELL + (CELL - FONT_SIZE) // 2
+        draw.text((name_width - PAD // 2, y), label, fill="black", font=font, anchor="ra")
+        column = Image.new("RGB", (name_width, CELL), "white")
+        ImageDraw.Draw(column).text((0, (CELL - FONT_SIZE) // 2), label, fill="black", font=font)
+        image.paste(column.rotate(90, expand=True), (name_width + i * CELL, top - name_width))
     for r, row in enumerate(matrix):
         total = sum(row) or 1
         for c, count in enumerate(row):
-            share = count / total
-            colour = f"rgba(36,84,214,{share:.2f})" if r == c else f"rgba(214,48,36,{share:.2f})"
-            x, y = MARGIN + c * CELL, MARGIN + 20 + r * CELL
-            parts.append(f'<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{colour}" stroke="#ddd"/>')
+            x, y = name_width + c * CELL, top + r * CELL
+            draw.rectangle((x, y, x + CELL, y + CELL), fill=cell_colour(count / total, r == c), outline=(221, 221, 221))
             if count:
-                parts.append(f'<text x="{x + CELL / 2:.0f}" y="{y + CELL * 0.7:.0f}" text-anchor="middle">{count}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+                draw.text((x + CELL // 2, y + CELL // 2), str(count), fill="black", font=font, anchor="mm")
+    image.save(path, format="PNG")

@@ -26,7 +26,7 @@ from typing import Callable
 
 from bot.annotation import uncertainty
 from bot.config import Config
-from bot.confusion import confusion, confusion_svg
+from bot.confusion import confusion, save_confusion_png
 from bot.conversation_tests import load_tests, run_in_scratch
 from bot.domain import load_valid_domain
 from bot.export import latest_labels
@@ -58,7 +58,7 @@ class GateReport:
     sizes: dict[str, int] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     new_intents: list[str] = field(default_factory=list)
-    confusion_svg: str | None = None  # the candidate's intent confusion matrix on the held-out examples
+    confusion_png: str | None = None  # the candidate's intent confusion matrix on the held-out examples
 
     @property
     def promoted(self) -> bool:
@@ -67,7 +67,7 @@ class GateReport:
     def to_dict(self) -> dict[str, object]:
         return {
             "live": self.live_version, "candidate": self.candidate_version, "promoted": self.promoted, "reasons": self.reasons,
-            "new_intents": self.new_intents, "sizes": self.sizes, "confusion_svg": self.confusion_svg,
+            "new_intents": self.new_intents, "sizes": self.sizes, "confusion_png": self.confusion_png,
             "scores": {s: {m: {"live": a, "candidate": b} for m, (a, b) in ms.items()} for s, ms in self.scores.items()},
         }
 
@@ -105,8 +105,8 @@ def save_confusion(model: NLUModel, examples: list[Example], folder: Path, versi
     """Draw the candidate's intent confusions on the held-out examples; the file's path."""
     labels, matrix = confusion([e.intent for e in examples], [p.intent for p in model.predict([e.text for e in examples])])
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{version}-confusion.svg"
-    path.write_text(confusion_svg(labels, matrix, f"candidate {version}: right intent (rows) vs predicted"), encoding="utf-8")
+    path = folder / f"{version}-confusion.png"
+    save_confusion_png(labels, matrix, f"candidate {version}: right intent (rows) vs predicted", path)
     return path
 
 
@@ -179,7 +179,7 @@ def retrain(
             if examples:
                 before, after = nlu_suite(live, examples), nlu_suite(candidate, examples)
                 report.scores[suite] = {m: (before[m], after[m]) for m in NLU_METRICS}
-        report.confusion_svg = str(save_confusion(candidate, project_dev + holdout, config.models_dir / "reports", report.candidate_version))
+        report.confusion_png = str(save_confusion(candidate, project_dev + holdout, config.models_dir / "reports", report.candidate_version))
         tests_dir = config.root / "tests" / "conversations"
         if tests_dir.is_dir():
             rates = conversation_pass_rate(config, live_dir, tests_dir), conversation_pass_rate(config, staging, tests_dir)

@@ -26,9 +26,16 @@ def test_labels_to_match_finds_the_first_round_at_the_random_strategys_final_sco
     assert labels_to_match(active, 0.99) is None
 
 
-def test_the_plot_draws_both_metrics_for_both_strategies():
+def test_the_plot_draws_both_metrics_for_both_strategies(tmp_path):
+    from PIL import Image
+
     from bench.learning import plot
 
-    rounds = [{"labels": n, "intent_accuracy": 0.9 + n / 10000, "slot_f1": 0.8 + n / 20000} for n in (0, 300, 600)]
-    svg = plot({"active": rounds, "random": rounds})
-    assert svg.startswith("<svg") and svg.count("<polyline") == 4 and ">600</text>" in svg
+    active = [{"labels": n, "intent_accuracy": 0.9 + n / 10000, "slot_f1": 0.8 + n / 20000} for n in (0, 300, 600)]
+    random_ = [{**r, "intent_accuracy": r["intent_accuracy"] - 0.01} for r in active]
+    plot({"active": active, "random": random_}, tmp_path / "learning.png")
+    with Image.open(tmp_path / "learning.png") as image:
+        assert image.format == "PNG"
+        colours = {colour for _, colour in image.convert("RGB").getcolors(maxcolors=1 << 16)}
+    # Four series, four colours (lines, markers and legend).
+    assert {(36, 84, 214), (126, 160, 240), (214, 48, 42), (240, 150, 140)} <= colours

@@ -2,12 +2,13 @@
 
 import dataclasses
 import random
-from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bot.annotation import Correction, annotate
 from bot.config import load_config
+from bot.confusion import CELL
 from bot.domain import load_valid_domain
 from bot.generator_data import annotated_reply_pairs, template_pairs
 from bot.privacy import Redactor
@@ -63,8 +64,10 @@ def test_a_new_intent_learnt_from_annotations_goes_live_and_old_intents_hold(pro
     live_hold, candidate_hold = report.scores["annotated hold-out"]["intent_accuracy"]
     assert live_hold == 0.0 and candidate_hold >= 0.75, report.to_dict()
     assert report.promoted, report.to_dict()
-    svg = Path(report.confusion_svg).read_text()
-    assert svg.startswith("<svg") and ">gift_wrapping</text>" in svg
+    with Image.open(report.confusion_png) as image:
+        assert image.format == "PNG"
+        labels = len({e.intent for e in load_examples(config.nlu.data)} | {"gift_wrapping"})
+        assert image.width >= labels * CELL and image.height >= labels * CELL  # one cell per intent, names beside
     active = store.active_model("nlu")
     assert active.version == report.candidate_version and active.parent == live.version
     served = NLUModel.load(config.nlu_model_dir)
