@@ -2,10 +2,12 @@
 
 A deployment simulated on SNIPS: the first model is trained on 10% of the training set; the
 rest arrives as user traffic in 5 rounds. After each round 300 messages are labelled (with
-their gold labels, as a reviewer would) chosen (a) by the active-learning queue (highest
-normalised entropy of the live model's intent distribution, as `bot.annotation` ranks them)
-or (b) at random, and the model is fine-tuned from the live one (`slm.warm_start`) on
-everything labelled so far; intent accuracy and slot F1 are measured on the SNIPS test set.
+their gold labels, as a reviewer would) chosen (a) by the active-learning queue, ranked as
+`bot.annotation` ranks it (messages the live model now reads differently from the model that
+logged them first, then by normalised entropy of the live model's intent distribution), or
+(b) at random, and the model is fine-tuned from the live one (`slm.warm_start`) on everything
+labelled so far, each labelled message counted ``--weight`` times; intent accuracy and slot
+F1 are measured on the SNIPS test set.
 
 Also: the evaluation gate (`bot.retrain.judge`) against a candidate trained on shuffled
 labels, and a new intent learnt only from labelled traffic (one SNIPS intent is withheld from
@@ -13,6 +15,7 @@ the first model; 100 of its messages are labelled, then its test accuracy and th
 intents' change are measured).
 
     python -m bench.learning [--json] [--rounds 5] [--per-round 300] [--epochs 15] [--strategy active|random|both]
+                             [--weight 3] [--plot]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bench.data import SHARED_DATA
 from bench.timing import log, publish
+from bot.annotation import informativeness
 from bot.retrain import GateReport, judge
 from slm.datasets import load_examples
 from slm.examples import Example
@@ -67,19 +71,25 @@ def simulate(strategy: str, seed_set: list[Example], traffic: list[Example], dev
     """One deployment: rounds of traffic, labelling and fine-tuning; the test scores after each round."""
     rng = random.Random(1)
     chunk = len(traffic) // rounds
-    model, labelled, unlabelled = first, [], []
+    model, labelled, unlabelled, logged = first, [], [], []
     history = [{**scores(first, test), "labels": 0}]
     for round_ in range(rounds):
-        unlabelled += traffic[round_ * chunk : (round_ + 1) * chunk]
+        arriving = traffic[round_ * chunk : (round_ + 1) * chunk]
+        unlabelled += arriving
+        logged += [p.intent for p in model.predict([e.text for e in arriving])]  # what the live model logged
         if strategy == "active":
-            uncertainty = entropy(model, [e.text for e in unlabelled])
-            order = sorted(range(len(unlabelled)), key=lambda i: -uncertainty[i])
+            # The product's label queue: model versions disagreeing first, then the most uncertain.
+            texts = [e.text for e in unlabelled]
+            now = [p.intent for p in model.predict(texts)]
+            value = [informativeness(u, a != b) for u, a, b in zip(entropy(model, texts), now, logged)]
+            order = sorted(range(len(unlabelled)), key=lambda i: -value[i])
         else:
             order = list(range(len(unlabelled)))
             rng.shuffle(order)
         chosen = set(order[:per_round])
         labelled += [unlabelled[i] for i in chosen]
         unlabelled = [e for i, e in enumerate(unlabelled) if i not in chosen]
+        logged = [intent for i, intent in enumerate(logged) if i not in chosen]
         model = train(seed_set + labelled * weight, dev, settings, model)
         history.append({**scores(model, test), "labels": len(labelled)})
         log(f"{strategy} round {round_ + 1}: {history[-1]}")
@@ -97,7 +107,7 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--strategy", choices=["active", "random", "both"], default="both")
-    parser.add_argument("--weight", type=int, default=1, help="times each labelled message counts in training ([retrain] annotation_weight)")
+    parser.add_argument("--weight", type=int, default=3, help="times each labelled message counts in training (as [retrain] annotation_weight, default 3)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plot", action="store_true", help="only redraw learning.png from the saved learning.json")
     args = parser.parse_args()

@@ -5,9 +5,11 @@ and for the rest what the live model predicted (accepting a prediction is a labe
 text and entity spans are stored redacted, so it can train models and outlive the
 conversation it came from.
 
-The label queue (active learning) puts first the messages the live model was least sure of:
-the entropy of its stored intent ranking, normalised to 0..1, and among equals the lower top
-confidence. Identical texts (case and spacing aside) are offered once.
+The label queue (active learning) puts first the messages on which two model versions
+disagree: logged under an earlier model, the live one now gives another intent, so the
+message sits where the models keep moving the boundary. Then the messages the live model was
+least sure of: the entropy of the stored intent ranking, normalised to 0..1, and among equals
+the lower top confidence. Identical texts (case and spacing aside) are offered once.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from typing import Any
 
 from bot.privacy import Redactor
 from bot.storage.tables import Annotation, Event
-from bot.understanding import parse_payload
+from bot.understanding import Understanding, parse_payload
 
 RATINGS = ("good", "bad")
+DISAGREEMENT_CHECKS = 500
+"""How many messages logged under earlier model versions the live model re-reads per queue."""
 LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,199}$")
 
 
@@ -109,19 +113,60 @@ def uncertainty(event: Event) -> float:
     return -sum(p * math.log(p) for p in probabilities) / math.log(len(scores))
 
 
-def label_queue(candidates: list[Event], limit: int) -> list[tuple[Event, float]]:
-    """The ``limit`` most informative messages to label, most uncertain first, each text once."""
-    ranked = sorted(
-        (event for event in candidates if event.text and parse_payload(event.text) is None),
-        key=lambda e: (-uncertainty(e), e.confidence if e.confidence is not None else 0.0),
-    )
-    queue, seen = [], set()
-    for event in ranked:
-        key = " ".join((event.text or "").lower().split())
+def informativeness(uncertainty: float, disagreement: bool) -> float:
+    """How much labelling a message should teach: disagreement between model versions outranks
+    any uncertainty (normalised entropy, 0..1), which orders the rest."""
+    return uncertainty + (1.0 if disagreement else 0.0)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A message worth labelling, and why."""
+
+    event: Event
+    uncertainty: float
+    live_intent: str | None = None
+    """The live model's intent where it disagrees with the model version that logged the message."""
+
+    @property
+    def score(self) -> float:
+        return informativeness(self.uncertainty, self.live_intent is not None)
+
+
+def disagreements(candidates: list[Event], live: Understanding, limit: int = DISAGREEMENT_CHECKS) -> dict[int, str]:
+    """The live model's intent, by event id, for messages an earlier model version read differently.
+
+    Re-reads at most ``limit`` of them (the first in ``candidates``), in one batch.
+    """
+    older = [
+        e for e in candidates
+        if e.id is not None and e.text and e.model_version not in (None, live.version) and parse_payload(e.text) is None
+    ][:limit]
+    parses = live.parse_many([e.text or "" for e in older])
+    return {e.id: p.intent for e, p in zip(older, parses) if p.intent != e.intent and e.id is not None}
+
+
+def label_queue(candidates: list[Event], limit: int, disagreeing: dict[int, str] | None = None) -> list[QueueEntry]:
+    """The ``limit`` most informative messages to label, most informative first, each text once.
+
+    Args:
+        disagreeing: `disagreements` of the candidates (none considered when omitted).
+    """
+    disagreeing = disagreeing or {}
+    entries = [
+        QueueEntry(event, uncertainty(event), disagreeing.get(event.id) if event.id is not None else None)
+        for event in candidates
+        if event.text and parse_payload(event.text) is None
+    ]
+    entries.sort(key=lambda q: (-q.score, q.event.confidence if q.event.confidence is not None else 0.0))
+    queue: list[QueueEntry] = []
+    seen = set()
+    for entry in entries:
+        key = " ".join((entry.event.text or "").lower().split())
         if key in seen:
             continue
         seen.add(key)
-        queue.append((event, uncertainty(event)))
+        queue.append(entry)
         if len(queue) == limit:
             break
     return queue

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from bot.admin import auth
-from bot.annotation import AnnotationError, Correction, annotate, label_queue
+from bot.annotation import AnnotationError, Correction, annotate, disagreements, label_queue
 from bot.api.deps import RuntimeDep
 from bot.api.schemas import MAX_MESSAGE_CHARS
 from bot.manager import ConversationNotFound, NotHandedOff
@@ -180,9 +180,12 @@ async def hand_back(request: Request, conversation_id: str, runtime: RuntimeDep,
 
 @router.get("/queue", response_class=HTMLResponse)
 async def queue(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
-    """Messages to label, the ones the live model was least sure of first."""
+    """Messages to label: where model versions disagree first, then the least certain."""
     candidates = await to_thread.run_sync(runtime.store.unannotated_user_messages, 5000)
-    return templates.TemplateResponse(request, "queue.html", {"session": session, "queue": label_queue(candidates, 50)})
+    disagreeing = await to_thread.run_sync(disagreements, candidates, runtime.manager.understanding)
+    return templates.TemplateResponse(
+        request, "queue.html", {"session": session, "queue": label_queue(candidates, 50, disagreeing)}
+    )
 
 
 @router.get("/handoffs", response_class=HTMLResponse)

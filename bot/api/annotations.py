@@ -12,7 +12,7 @@ from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from bot.annotation import AnnotationError, Correction, annotate, label_queue
+from bot.annotation import AnnotationError, Correction, annotate, disagreements, label_queue
 from bot.api.deps import RuntimeDep, TokenDep
 from bot.api.schemas import MessageText, SenderId
 from bot.privacy import Redactor
@@ -58,6 +58,9 @@ class QueueItem(BaseModel):
     intent: str | None
     confidence: float | None
     uncertainty: float
+    live_intent: str | None = Field(
+        None, description="the live model's intent, where it disagrees with the model version that logged the message"
+    )
     entities: list[dict[str, Any]]
 
 
@@ -71,10 +74,12 @@ def annotation_out(annotation: Annotation) -> AnnotationOut:
 async def queue(runtime: RuntimeDep, limit: int = Query(20, ge=1, le=500)) -> list[QueueItem]:
     """Unannotated user messages the live model was least sure of, most uncertain first, each text once."""
     candidates = await to_thread.run_sync(runtime.store.unannotated_user_messages, CANDIDATES)
+    disagreeing = await to_thread.run_sync(disagreements, candidates, runtime.manager.understanding)
     return [
-        QueueItem(event_id=e.id or 0, conversation_id=e.conversation_id, text=e.text or "", intent=e.intent,
-                  confidence=e.confidence, uncertainty=round(score, 4), entities=e.entities)
-        for e, score in label_queue(candidates, limit)
+        QueueItem(event_id=q.event.id or 0, conversation_id=q.event.conversation_id, text=q.event.text or "",
+                  intent=q.event.intent, confidence=q.event.confidence, uncertainty=round(q.uncertainty, 4),
+                  live_intent=q.live_intent, entities=q.event.entities)
+        for q in label_queue(candidates, limit, disagreeing)
     ]
 
 

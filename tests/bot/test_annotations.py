@@ -4,6 +4,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
 from bot.config import load_config
 from bot.export import export_examples, import_examples
@@ -11,6 +12,7 @@ from bot.privacy import Redactor
 from bot.retention import purge
 from bot.runtime import BotRuntime
 from bot.server import create_app
+from bot.storage.tables import Event
 from slm.datasets import load_examples
 from slm.errors import DataError
 from tests.conftest import ROOT
@@ -49,6 +51,22 @@ def test_the_queue_offers_the_least_certain_messages_first_and_each_text_once(cl
     assert [item["uncertainty"] for item in queue] == sorted((item["uncertainty"] for item in queue), reverse=True)
     assert texts[-1] == "where is my order b-2001?"  # the model was sure of that one
     assert client.get("/annotations/queue").status_code in (401, 403)
+
+
+def test_messages_an_earlier_model_version_read_differently_come_first(client, runtime):
+    say(client, "x", "where is my order B-2001?")
+    say(client, "y", "hmm the thing with the stuff")
+    sure = user_events(client, "rest:x")[0]
+    assert client.get("/annotations/queue", headers=AUTH).json()[0]["text"] != sure["text"]
+    # The same message as an earlier model version logged it: another intent, full confidence.
+    with Session(runtime.store.engine) as session:
+        event = session.get(Event, sure["id"])
+        event.intent, event.confidence, event.model_version = "greet", 1.0, "an-earlier-version"
+        session.add(event)
+        session.commit()
+    queue = client.get("/annotations/queue", headers=AUTH).json()
+    assert queue[0]["event_id"] == sure["id"] and queue[0]["live_intent"] == "order_status"
+    assert all(item["live_intent"] is None for item in queue[1:])
 
 
 def test_a_correction_with_a_new_intent_is_stored_redacted_and_the_log_stays(client):
