@@ -29,8 +29,10 @@ class GatedReply:
 class ReplyGenerator:
     """Generator + safety gate + decoding settings, as the dialogue manager uses them."""
 
-    def __init__(self, generator: Generator, gate: SafetyGate, beam: int = 1, length_penalty: float = 1.0) -> None:
-        self.generator, self.gate = generator, gate
+    def __init__(
+        self, generator: Generator, gate: SafetyGate, version: str, beam: int = 1, length_penalty: float = 1.0
+    ) -> None:
+        self.generator, self.gate, self.version = generator, gate, version
         self.beam, self.length_penalty = beam, length_penalty
 
     def reply(self, turns: Sequence[tuple[str, str]], facts: Sequence[str]) -> GatedReply:

@@ -1,50 +1,98 @@
-"""Hot reload: a running server switches to a newly promoted NLU model by itself.
+"""Hot reload: a running server switches to newly promoted models (NLU and reply generator) by itself.
 
-Every worker polls the registry (one indexed query every few seconds, so it works across
-processes and hosts alike), loads a new live version in a worker thread while requests keep
-being served by the old one, checks it knows every intent of the project, then swaps it in
-with one assignment. A message being parsed finishes on the model it started with; the next
-batch uses the new one. A version that fails to load is logged and the old one stays.
+Every worker polls the registry (one indexed query per model kind every few seconds, so it
+works across processes and hosts alike), loads a new live version in a worker thread while
+requests keep being served by the old one, checks it, then swaps it in with one assignment.
+A message being parsed, or a reply being generated, finishes on the model it started with;
+the next one uses the new model. A version that fails to load is logged and the old one stays.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from anyio import to_thread
 
-from bot.runtime import BotRuntime, load_nlu
+from bot.runtime import BotRuntime, load_nlu, load_reply_generator
 from bot.understanding import Understanding
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """One kind of model a runtime serves: which version it has, how to load and install another."""
+
+    kind: str
+    version: Callable[[], str]
+    load: Callable[[Path], Any]
+    install: Callable[[Any], None]
+
+
+def served_models(runtime: BotRuntime) -> list[ServedModel]:
+    """The NLU model always; the reply generator when the project has it on."""
+    manager = runtime.manager
+    served = [
+        ServedModel(
+            "nlu",
+            lambda: manager.understanding.version,
+            lambda directory: _load_understanding(runtime, directory),
+            lambda understanding: setattr(manager, "understanding", understanding),
+        )
+    ]
+    if manager.generator is not None:
+        served.append(
+            ServedModel(
+                "generator",
+                lambda: _generator_version(runtime),
+                lambda directory: load_reply_generator(runtime.config, runtime.domain, runtime.store, directory),
+                lambda replies: setattr(manager, "generator", replies),
+            )
+        )
+    return served
+
+
 async def watch_models(runtime: BotRuntime, interval_s: float) -> None:
     """Run until cancelled, switching models whenever the database says another version is live."""
-    failed: str | None = None
+    failed: dict[str, str] = {}
+    served = served_models(runtime)
     while True:
         await asyncio.sleep(interval_s)
-        try:
-            live = await to_thread.run_sync(runtime.store.active_model, "nlu")
-        except Exception:  # the database is down: keep serving, try again next time
-            log.warning("model watch: the registry is unreachable; keeping %s", runtime.manager.understanding.version)
-            continue
-        if live is None or live.version in (runtime.manager.understanding.version, failed):
-            continue
-        try:
-            understanding = await to_thread.run_sync(_load, runtime, Path(live.path))
-        except Exception as error:  # corrupt files, unknown intents: the old model keeps serving
-            failed = live.version
-            log.error("model watch: version %s not loaded, keeping %s: %s", live.version, runtime.manager.understanding.version, error)
-            continue
-        previous = runtime.manager.understanding.version
-        runtime.manager.understanding = understanding
-        log.info("model watch: now serving NLU version %s (was %s)", understanding.version, previous)
+        for model in served:
+            await _follow(runtime, model, failed)
 
 
-def _load(runtime: BotRuntime, directory: Path) -> Understanding:
+async def _follow(runtime: BotRuntime, model: ServedModel, failed: dict[str, str]) -> None:
+    """Switch ``model`` to the registry's live version of its kind, if that is another one that loads."""
+    try:
+        live = await to_thread.run_sync(runtime.store.active_model, model.kind)
+    except Exception:  # the database is down: keep serving, try again next time
+        log.warning("model watch: the registry is unreachable; keeping %s %s", model.kind, model.version())
+        return
+    if live is None or live.version in (model.version(), failed.get(model.kind)):
+        return
+    try:
+        loaded = await to_thread.run_sync(model.load, Path(live.path))
+    except Exception as error:  # corrupt files, unknown intents: the old model keeps serving
+        failed[model.kind] = live.version
+        log.error("model watch: %s version %s not loaded, keeping %s: %s", model.kind, live.version, model.version(), error)
+        return
+    previous = model.version()
+    model.install(loaded)
+    log.info("model watch: now serving %s version %s (was %s)", model.kind, live.version, previous)
+
+
+def _generator_version(runtime: BotRuntime) -> str:
+    generator = runtime.manager.generator
+    assert generator is not None, "only watched when the runtime serves a generator"
+    return generator.version
+
+
+def _load_understanding(runtime: BotRuntime, directory: Path) -> Understanding:
     nlu, version = load_nlu(directory)
     unknown = set(runtime.domain.intents) - set(nlu.intents)
     if unknown:

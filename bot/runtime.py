@@ -42,13 +42,16 @@ def load_nlu(model_dir: Path) -> tuple[NLUModel, str]:
     return NLUModel.load(model_dir), model_version(model_dir)
 
 
-def load_reply_generator(config: Config, domain: Domain, store: ConversationStore) -> ReplyGenerator:
-    """The trained generator behind the safety gate, which knows the bot's entity values and templates.
+def load_reply_generator(
+    config: Config, domain: Domain, store: ConversationStore, directory: Path | None = None
+) -> ReplyGenerator:
+    """The trained generator (the live copy, or ``directory``) behind the safety gate, which knows
+    the bot's entity values and templates.
 
     Raises:
         ModelMissing, CheckpointError.
     """
-    directory = config.generator_model_dir
+    directory = directory or config.generator_model_dir
     if not (directory / "checkpoint.json").is_file():
         raise ModelMissing(f"the generator is enabled but not trained ({directory}): run `slmbot train`")
     version, generator = model_version(directory), Generator.load(directory)
@@ -58,7 +61,7 @@ def load_reply_generator(config: Config, domain: Domain, store: ConversationStor
     values |= {text.lower() for entry in domain.lexicon for _, text in entry.items if entry.kind != "regex"}
     texts = [t for r in domain.responses.values() for v in r.variants for t in (v.text, *(b.title for b in v.buttons))]
     gate = SafetyGate(config.generator.min_score, frozenset(values), template_words(texts))
-    return ReplyGenerator(generator, gate, config.generator.beam, config.generator.length_penalty)
+    return ReplyGenerator(generator, gate, version, config.generator.beam, config.generator.length_penalty)
 
 
 @dataclass

@@ -59,7 +59,14 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
     except Exception:  # any failure to reach Redis means unhealthy, whatever the client raised
         redis = "unavailable"
     healthy = database == "ok" and redis != "unavailable"
-    body = {"status": "ok" if healthy else "unavailable", "model": runtime.manager.understanding.version, "database": database, "redis": redis}
+    generator = runtime.manager.generator
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "model": runtime.manager.understanding.version,
+        "generator": generator.version if generator is not None else None,
+        "database": database,
+        "redis": redis,
+    }
     return JSONResponse(body, 200 if healthy else 503)
 
 

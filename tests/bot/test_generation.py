@@ -1,7 +1,10 @@
 """The reply generator inside the bot: trained from the bot's own data, gated, logged."""
 
+import time
 from dataclasses import replace
+from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -9,6 +12,7 @@ from bot.config import load_config
 from bot.domain import load_valid_domain
 from bot.generator_data import agent_pairs, template_pairs
 from bot.privacy import Redactor
+from bot.registry import register
 from bot.runtime import BotRuntime
 from bot.server import create_app
 from bot.storage.store import ConversationStore
@@ -17,6 +21,8 @@ from slm.generator import train_generator
 from slm.seq2seq import Seq2SeqConfig
 from slm.train import TrainSettings
 from tests.conftest import ROOT
+from tests.model_versions import variant
+from tests.servers import serving
 
 SMALL = Seq2SeqConfig(vocab_size=600, emb_dim=32, hidden=64, dropout=0.0, max_source=96, max_target=48)
 
@@ -74,3 +80,37 @@ def test_unhandled_message_gets_a_generated_or_gated_reply_and_both_are_logged(e
         assert rejected[0]["data"]["reason"] and replies[0]["text"].startswith("Sorry, I can't help")
     else:
         assert replies[0]["text"] == generated[0]["text"]
+
+
+def test_a_running_server_switches_to_a_promoted_generator_and_keeps_it_when_the_next_is_broken(
+    example_model, generator_dir, tmp_path
+):
+    config = load_config(ROOT / "config.toml")
+    config = replace(
+        config, models_dir=generator_dir, generator=replace(config.generator, enabled=True, min_score=-1.5),
+        server=replace(config.server, model_poll_seconds=0.2),
+    )
+    runtime = BotRuntime.load(config, model_dir=example_model, database_url=f"sqlite:///{tmp_path}/c.db", data_dir=tmp_path, seed=0)
+    first = runtime.manager.generator.version
+    registry = tmp_path / "registry"
+    new = register(runtime.store, "generator", variant(generator_dir / "generator", tmp_path / "new", "new"), registry)
+    broken = register(runtime.store, "generator", variant(generator_dir / "generator", tmp_path / "broken", "broken"), registry)
+    Path(broken.path, "weights.pt").write_bytes(b"truncated")
+    statuses = []
+    with serving(create_app(runtime)) as url, httpx.Client(base_url=url, timeout=30) as client:
+
+        def generated_turn() -> None:  # "/inform" has no flow: the generator answers
+            sender = f"s{len(statuses)}"
+            statuses.append(client.post("/webhooks/rest/webhook", json={"sender": sender, "message": "/inform"}).status_code)
+
+        assert client.get("/health").json()["generator"] == first
+        runtime.store.promote("generator", new.version)
+        deadline = time.monotonic() + 20
+        while client.get("/health").json()["generator"] != new.version:
+            assert time.monotonic() < deadline, "the server never switched generators"
+            generated_turn()
+        runtime.store.promote("generator", broken.version)  # cannot load: the server keeps the one it has
+        time.sleep(1.0)
+        generated_turn()
+        assert client.get("/health").json()["generator"] == new.version
+    assert statuses and all(status == 200 for status in statuses)

@@ -1,7 +1,6 @@
 """Model registry (register, promote, rollback) and hot reload of a running server under load."""
 
 import dataclasses
-import json
 import shutil
 import threading
 import time
@@ -16,16 +15,8 @@ from bot.runtime import BotRuntime, model_version
 from bot.server import create_app
 from bot.storage.store import ConversationStore
 from tests.conftest import ROOT
+from tests.model_versions import variant
 from tests.servers import serving
-
-
-def variant(example_model: Path, where: Path, note: str) -> Path:
-    """Another version of the same model: identical weights, a different manifest (so a different version id)."""
-    shutil.copytree(example_model, where)
-    manifest = json.loads((where / "checkpoint.json").read_text())
-    manifest["training"]["note"] = note
-    (where / "checkpoint.json").write_text(json.dumps(manifest))
-    return where
 
 
 def test_register_promote_and_roll_back(example_model, tmp_path, database_url):
