@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -14,6 +15,9 @@ from rich.table import Column, Table
 
 from bot.config import ConfigError, load_config
 from slm.errors import CheckpointError, DataError
+
+if TYPE_CHECKING:
+    from bot.retrain import GateReport
 
 app = typer.Typer(help="Build chatbots on small language models you train yourself.", no_args_is_help=True)
 
@@ -165,20 +169,66 @@ def train(
         raise _fail(error) from None
 
 
+REJECTED_EXIT = 3
+"""`slmbot retrain`'s exit status when the gate kept the live model (cron mails it; 0 otherwise)."""
+
+
 @app.command("retrain")
 def retrain_command(
     config: ConfigOption = Path("config.toml"),
     device: DeviceOption = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the gate report as one JSON object.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Train even when the data is what the last run had.")] = False,
+    every: Annotated[Optional[str], typer.Option(help="Keep running: retrain every interval (e.g. 30m, 6h, 1d).")] = None,
 ) -> None:
-    """Fine-tune the live model on intents/ plus annotated logs; promote it only if the gate passes (cron-friendly)."""
+    """Fine-tune the live model on intents/ plus annotated logs; promote it only if the gate passes.
+
+    Cron-friendly: a run whose data is what the last run had does nothing; the exit status is
+    0 when a candidate was promoted or nothing was new, 3 when the gate rejected the candidate.
+    """
     from bot.domain import DomainError
     from bot.storage.store import StorageUnavailable
     from bot.training import retrain_command as run_retrain
 
+    interval = _interval_seconds(every) if every is not None else None
     with _exit_on(ConfigError, StorageUnavailable, DataError, DomainError, CheckpointError):
         project, store = _project_store(config)
-        report = run_retrain(project, store, console=console, device=device)
+    while True:
+        try:
+            report = run_retrain(project, store, console=console, device=device, force=force)
+        except (StorageUnavailable, DataError, DomainError, CheckpointError) as error:
+            if interval is None:
+                raise _fail(error) from None
+            console.print(f"[red]retrain failed:[/red] {escape(str(error))}; next try in {every}", markup=True)
+        else:
+            _print_retrain(report, as_json)
+            if interval is None:
+                if report is not None and not report.promoted:
+                    raise typer.Exit(REJECTED_EXIT)
+                return
+        time.sleep(interval)
+
+
+def _interval_seconds(text: str) -> float:
+    """'90s', '30m', '6h', '1d' -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        seconds = float(text[:-1]) * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise typer.BadParameter(f"'{text}' is not an interval like 90s, 30m, 6h or 1d", param_hint="--every") from None
+    if seconds <= 0:
+        raise typer.BadParameter("the interval must be positive", param_hint="--every")
+    return seconds
+
+
+def _print_retrain(report: GateReport | None, as_json: bool) -> None:
+    """The gate report as a table (or JSON); a line when nothing was new."""
+    if report is None:
+        if as_json:
+            typer.echo(json.dumps({"skipped": True, "reason": "the data is what the last run had"}))
+        else:
+            console.print("nothing new since the last retrain (same data); --force trains anyway")
+        return
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
         return

@@ -17,10 +17,13 @@ the NLU candidate by its loss on held-out pairs; both go live together or not at
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import shutil
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -42,10 +45,11 @@ from slm.examples import Example, Span
 from slm.generator import Generator, train_generator
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
-from slm.nlu_training import train_nlu
+from slm.nlu_training import data_fingerprint, train_nlu
 from slm.train import EpochReport
 
 NLU_METRICS = ("intent_accuracy", "slot_f1")
+LAST_RUN = "last-retrain.json"
 
 
 @dataclass
@@ -125,37 +129,76 @@ def conversation_pass_rate(config: Config, model_dir: Path, tests_dir: Path) -> 
     return sum(o.passed for o in outcomes) / max(len(outcomes), 1)
 
 
-def generator_candidate(config: Config, store: ConversationStore, device: str) -> tuple[Generator, Generator, list[DialoguePair]] | None:
-    """The live reply generator fine-tuned on the templates, agent replies and reviewers' better
-    replies (redacted), with the held-out pairs both are judged on; None when the generator is off."""
+def generator_pairs(config: Config, store: ConversationStore) -> tuple[list[DialoguePair], list[DialoguePair]] | None:
+    """Training and held-out reply pairs: templates, agent replies and reviewers' better replies
+    (redacted); None when the generator is off."""
     if not config.generator.enabled:
         return None
-    live_record = store.active_model("generator")
-    live = Generator.load(Path(live_record.path) if live_record is not None else config.generator_model_dir)
     redactor = Redactor(config.privacy.patterns)
     domain = load_valid_domain(config.root, config.nlu.data, config.dialogue)
     pairs = template_pairs(domain) + agent_pairs(store, redactor) + annotated_reply_pairs(store, redactor)
     random.Random(config.retrain.seed).shuffle(pairs)
     cut = max(1, round(len(pairs) * config.generator.dev_share))
-    dev, train = pairs[:cut], pairs[cut:]
-    settings = replace(config.generator.training, seed=config.retrain.seed, device=device)
-    return live, train_generator(train, dev, settings=settings, parent=live), dev
+    return pairs[cut:], pairs[:cut]
 
 
-def retrain(
-    config: Config, store: ConversationStore, device: str = "auto", on_epoch: Callable[[EpochReport], None] | None = None
-) -> GateReport:
-    """Train a candidate, gate it against the live model, promote it when it passes."""
+@dataclass
+class RetrainInputs:
+    """Everything a retraining run learns from and is judged on, gathered before any training."""
+
+    live_dir: Path
+    project_train: list[Example]
+    project_dev: list[Example]
+    annotated_train: list[Example]
+    holdout: list[Example]
+    pseudo_labelled: list[Example]
+    replies: tuple[list[DialoguePair], list[DialoguePair]] | None
+    generator_dir: Path | None
+
+    def fingerprint(self) -> str:
+        """SHA-256 of all the data (not of the live models: after a promotion, or a rollback a
+        person chose, the same data is no reason to train again)."""
+        digest = hashlib.sha256()
+        for part in (self.project_train, self.project_dev, self.annotated_train, self.holdout, self.pseudo_labelled):
+            digest.update(data_fingerprint(part).encode())
+        for pairs in self.replies or ():
+            digest.update(repr([(p.context, p.response) for p in pairs]).encode())
+        return digest.hexdigest()
+
+
+def gather(config: Config, store: ConversationStore) -> RetrainInputs:
+    """The live models' folders and the data a retraining run would use now."""
     settings = config.retrain
     live_record = store.active_model("nlu")
-    live_dir = Path(live_record.path) if live_record is not None else config.nlu_model_dir
-    live = NLUModel.load(live_dir)
     project_train, project_dev = split_dev(load_examples(config.nlu.data), config.nlu.dev_share, 0)
     annotated_train, holdout = split_dev(annotated_examples(store), settings.holdout_share, settings.seed)
     extra = []
     if settings.pseudo_labels:
         known = {e.text for e in project_train + annotated_train + holdout}
         extra = pseudo_labelled(store, Redactor(config.privacy.patterns), settings.pseudo_label_confidence, known)
+    generator_record = store.active_model("generator") if config.generator.enabled else None
+    return RetrainInputs(
+        Path(live_record.path) if live_record is not None else config.nlu_model_dir,
+        project_train, project_dev, annotated_train, holdout, extra,
+        generator_pairs(config, store),
+        None if not config.generator.enabled
+        else Path(generator_record.path) if generator_record is not None else config.generator_model_dir,
+    )
+
+
+def retrain(
+    config: Config,
+    store: ConversationStore,
+    device: str = "auto",
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    inputs: RetrainInputs | None = None,
+) -> GateReport:
+    """Train a candidate, gate it against the live model, promote it when it passes."""
+    settings = config.retrain
+    inputs = inputs or gather(config, store)
+    live_dir, project_train, project_dev = inputs.live_dir, inputs.project_train, inputs.project_dev
+    annotated_train, holdout, extra = inputs.annotated_train, inputs.holdout, inputs.pseudo_labelled
+    live = NLUModel.load(live_dir)
     training = replace(config.nlu.training, epochs=settings.epochs, lr=settings.lr, seed=settings.seed, device=device)
     # Annotated examples are few and were chosen because the model got them wrong: weigh them up.
     weighted = annotated_train * settings.annotation_weight
@@ -163,8 +206,12 @@ def retrain(
         project_train + weighted + extra, project_dev, config.nlu.model, training,
         on_epoch=on_epoch, parent=live, new_pieces=settings.new_pieces,
     )
-
-    generators = generator_candidate(config, store, device)
+    generators = None
+    if inputs.replies is not None and inputs.generator_dir is not None:
+        live_generator = Generator.load(inputs.generator_dir)
+        reply_settings = replace(config.generator.training, seed=settings.seed, device=device)
+        reply_train, reply_dev = inputs.replies
+        generators = live_generator, train_generator(reply_train, reply_dev, settings=reply_settings, parent=live_generator), reply_dev
 
     staging = config.models_dir / "registry" / f".candidate-{uuid.uuid4().hex[:8]}"
     generator_staging = staging.with_name(staging.name + "-generator")
@@ -201,3 +248,27 @@ def retrain(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(generator_staging, ignore_errors=True)
+
+
+def retrain_if_new(
+    config: Config,
+    store: ConversationStore,
+    device: str = "auto",
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    force: bool = False,
+) -> GateReport | None:
+    """`retrain`, unless the data is what the last run had (then None): cron can call it hourly.
+
+    The last run's fingerprint and report are kept in ``models/reports/last-retrain.json``;
+    ``force`` trains regardless.
+    """
+    inputs = gather(config, store)
+    fingerprint = inputs.fingerprint()
+    record = config.models_dir / "reports" / LAST_RUN
+    if not force and record.is_file() and json.loads(record.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:
+        return None
+    report = retrain(config, store, device, on_epoch, inputs)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record.write_text(json.dumps({"fingerprint": fingerprint, "at": at, "report": report.to_dict()}, indent=2), encoding="utf-8")
+    return report

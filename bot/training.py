@@ -125,10 +125,12 @@ def pretrain_command(
         return pretrain(lines, out, sizes, settings, on_epoch)
 
 
-def retrain_command(project: Config, store: ConversationStore, *, console: Console, device: str = "auto") -> GateReport:
-    """`slmbot retrain` with a progress bar over the NLU fine-tuning epochs."""
-    from bot.retrain import retrain
+def retrain_command(
+    project: Config, store: ConversationStore, *, console: Console, device: str = "auto", force: bool = False
+) -> GateReport | None:
+    """`slmbot retrain` with a progress bar over the NLU fine-tuning epochs; None: nothing new to learn."""
+    from bot.retrain import retrain_if_new
 
     progress, on_epoch = _progress(console, project.retrain.epochs, _describe_nlu)
     with progress:
-        return retrain(project, store, device, on_epoch)
+        return retrain_if_new(project, store, device, on_epoch, force)

@@ -149,6 +149,16 @@ def test_init_creates_a_project_that_trains_passes_its_tests_and_records_the_mod
     exported = runner.invoke(app, ["export", "--config", config, "--out", str(tmp_path / "logged.jsonl")])
     assert exported.exit_code == 0 and (tmp_path / "logged.jsonl").exists()
 
+    # Cron-friendly retraining: the first run trains and gates (exit 3 when rejected), a second
+    # run on the same data does nothing and exits 0.
+    retrained = runner.invoke(app, ["retrain", "--config", config, "--device", "cpu", "--json"])
+    report = json.loads(retrained.stdout.strip().splitlines()[-1])
+    assert retrained.exit_code == (0 if report["promoted"] else 3), retrained.output
+    assert (project / "models" / "reports" / "last-retrain.json").is_file()
+    again = runner.invoke(app, ["retrain", "--config", config, "--device", "cpu", "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout.strip().splitlines()[-1])["skipped"] is True
+    assert runner.invoke(app, ["retrain", "--config", config, "--every", "soon"]).exit_code == 2
+
 
 def test_example_bot_passes_all_its_conversation_tests(example_model):
     config = str(ROOT / "config.toml")

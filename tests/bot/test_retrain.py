@@ -1,6 +1,7 @@
 """Retraining from annotated logs: a new intent learnt only from annotations, the gate, promotion."""
 
 import dataclasses
+import json
 import random
 
 import pytest
@@ -13,7 +14,7 @@ from bot.domain import load_valid_domain
 from bot.generator_data import annotated_reply_pairs, template_pairs
 from bot.privacy import Redactor
 from bot.registry import promote, register
-from bot.retrain import GateReport, judge, pseudo_labelled, retrain
+from bot.retrain import GateReport, gather, judge, pseudo_labelled, retrain, retrain_if_new
 from bot.storage.store import ConversationStore
 from bot.storage.tables import Conversation, Event
 from slm.datasets import load_examples
@@ -85,6 +86,18 @@ def test_the_gate_rejects_a_candidate_trained_on_shuffled_labels(project):
     assert not report.promoted and report.reasons
     assert store.active_model("nlu").version == live.version  # the live model stays
     assert not list((config.models_dir / "registry").glob(".candidate-*"))
+
+
+def test_a_retrain_run_is_due_only_when_the_data_changed(project):
+    config, store, _ = project
+    first = gather(config, store).fingerprint()
+    assert gather(config, store).fingerprint() == first
+    record = config.models_dir / "reports" / "last-retrain.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"fingerprint": first}))
+    assert retrain_if_new(config, store, device="cpu") is None  # nothing new: no training at all
+    log_and_annotate(store, [("can you gift wrap my order", "gift_wrapping")])
+    assert gather(config, store).fingerprint() != first
 
 
 def test_judge_names_every_score_below_the_margin():
