@@ -46,11 +46,19 @@ class GeneratorSettings:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """``[server]``: where `slmbot run` listens, and how often it checks for a newly promoted model (0: never)."""
+    """``[server]``: where `slmbot run` listens, how often it checks for a newly promoted model
+    (0: never), and how many threads a worker gives blocking work (model batches, database
+    calls, actions): concurrent turns share batches, so a few suffice, and each thread more
+    costs memory."""
 
     host: str = "127.0.0.1"
     port: int = 8000
     model_poll_seconds: float = 5.0
+    worker_threads: int = 8
+
+    def __post_init__(self) -> None:
+        if self.worker_threads < 1:
+            raise ConfigError(f"[server] worker_threads must be 1 or more, got {self.worker_threads}")
 
 
 @dataclass(frozen=True)

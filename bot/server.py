@@ -11,6 +11,7 @@ import os
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -46,6 +47,7 @@ def create_app(runtime: BotRuntime, telegram_polling: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = runtime.config.server.worker_threads
         if bot_on_telegram is not None:
             await bot_on_telegram.start()
         interval = runtime.config.server.model_poll_seconds
