@@ -7,6 +7,7 @@ any reply is returned, so an acknowledged message is never lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ class DialogueManager:
         self.redactor = redactor  # set: personal data is redacted before it is stored
         # Concurrent turns share one forward pass of the model and one database commit.
         self.parser = MicroBatcher(self._parse_many)
+        self.reader = MicroBatcher(store.conversations_and_undelivered)
         self.writer = MicroBatcher(store.save_turns)
 
     def add_output(self, channel: OutputChannel) -> None:
@@ -103,10 +105,11 @@ class DialogueManager:
         conversation_var.set(key)
         started = time.perf_counter()
         async with self.coordinator.hold(key):
-            stored, undelivered = await to_thread.run_sync(self.store.conversation_and_undelivered, key)
+            # Reading the conversation and parsing the message do not depend on each other: both
+            # join the batches of the turns running now, side by side.
+            (stored, undelivered), parse = await asyncio.gather(self.reader.submit(key), self.parser.submit(message.text))
             events: list[Event] = []
             conversation = self._open_session(stored, message, events)
-            parse = await self.parser.submit(message.text)
             events.append(_user_event(conversation, parse))
             decision = self.engine.on_message(self._restore(conversation.state), parse)
             replies = await self._carry_out(decision, conversation, message, events)

@@ -89,12 +89,23 @@ class ConversationStore:
             return session.get(Conversation, conversation_id)
 
     def conversation_and_undelivered(self, conversation_id: str) -> tuple[Conversation | None, list[Event]]:
-        """What a turn starts from, in one session: the conversation (None for a new one) and its
-        bot messages not yet delivered."""
-        query = select(Event).where(Event.conversation_id == conversation_id, Event.kind == "bot", col(Event.delivered).is_(False))
+        """What a turn starts from: the conversation (None for a new one) and its bot messages
+        not yet delivered."""
+        return self.conversations_and_undelivered([conversation_id])[0]
+
+    def conversations_and_undelivered(self, conversation_ids: list[str]) -> list[tuple[Conversation | None, list[Event]]]:
+        """`conversation_and_undelivered` for several conversations at once: one session, two
+        queries, whatever their number (concurrent turns start together)."""
         with _storage_errors(), Session(self.engine, expire_on_commit=False) as session:
-            conversation = session.get(Conversation, conversation_id)
-            return conversation, list(session.exec(query.order_by(col(Event.id)))) if conversation is not None else []
+            found = {c.id: c for c in session.exec(select(Conversation).where(col(Conversation.id).in_(set(conversation_ids))))}
+            pending: dict[str, list[Event]] = {}
+            if found:
+                query = select(Event).where(
+                    col(Event.conversation_id).in_(list(found)), Event.kind == "bot", col(Event.delivered).is_(False)
+                )
+                for event in session.exec(query.order_by(col(Event.id))):
+                    pending.setdefault(event.conversation_id, []).append(event)
+        return [(found.get(key), pending.get(key, [])) for key in conversation_ids]
 
     def save_turn(self, conversation: Conversation, events: Iterable[Event], delivered: Sequence[int] = ()) -> None:
         """Store the conversation's new state and the turn's events, and mark the ``delivered``

@@ -54,6 +54,16 @@ def test_undelivered_messages_and_handoff_queue(store):
     assert [c.id for c in store.handed_off()] == ["rest:bob"]
 
 
+def test_concurrent_turns_read_their_conversations_in_one_call(store):
+    for sender, pending in (("ann", ["one", "two"]), ("cy", [])):
+        conversation = Conversation(id=f"rest:{sender}", channel="rest", sender=sender)
+        store.save_turn(conversation, [Event(conversation_id=conversation.id, kind="bot", text=t, delivered=False) for t in pending])
+    read = store.conversations_and_undelivered(["rest:cy", "rest:nobody", "rest:ann"])
+    assert [(c.id if c else None, [e.text for e in events]) for c, events in read] == [
+        ("rest:cy", []), (None, []), ("rest:ann", ["one", "two"])
+    ]
+
+
 def test_recording_a_model_makes_it_the_active_one(store):
     store.record_model("nlu", "v1", "/m/1", {"dev": {"intent_accuracy": 0.9}})
     store.record_model("nlu", "v2", "/m/2", {})
