@@ -204,7 +204,7 @@ def table(result: dict[str, object], args: argparse.Namespace) -> str:
         "# Learning-loop benchmark (python -m bench.learning)",
         "",
         f"SNIPS: first model on 10% of train, then {args.rounds} rounds of traffic; {args.per_round} labels per round chosen by the",
-        f"active-learning queue (highest entropy) or at random; fine-tuned from the live model ({args.epochs} epochs max),",
+        f"active-learning queue (disagreement between model versions, then entropy) or at random; fine-tuned from the live model ({args.epochs} epochs max),",
         f"each labelled message counted {args.weight} time(s).",
         "Scores on the SNIPS test set (700).",
         "",
