@@ -13,6 +13,7 @@ import ctypes
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -119,8 +120,20 @@ def serve(runtime: BotRuntime, options: ServeOptions) -> int:
         serve_runtime(runtime, options)
         return 0
     asyncio.run(runtime.close())
-    # Every worker writes its metrics to these files so /metrics on any of them sums all workers.
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="slmbot-metrics-"))
+    # Every worker writes its metrics to these files so /metrics on any of them sums all workers;
+    # a folder we made is removed once they have stopped (one the operator named is theirs).
+    own_metrics = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own_metrics:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="slmbot-metrics-")
+    try:
+        return _supervise(options)
+    finally:
+        if own_metrics:
+            shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
+
+
+def _supervise(options: ServeOptions) -> int:
+    """Start ``options.workers`` worker processes and wait; all stop when one dies or on a signal."""
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=run_worker, args=(options,), name=f"slmbot-worker-{i}") for i in range(options.workers)]
     for worker in workers:

@@ -33,7 +33,11 @@ CONVERSATIONS = 100
 @pytest.fixture
 def two_workers(example_model, postgres_url, redis_url, tmp_path):
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": postgres_url, "REDIS_URL": redis_url, "OMP_NUM_THREADS": "1", "SLMBOT_API_TOKEN": "t"}
+    scratch = tmp_path / "tmp"  # where the server makes its metrics folder
+    scratch.mkdir()
+    env = {**os.environ, "DATABASE_URL": postgres_url, "REDIS_URL": redis_url, "OMP_NUM_THREADS": "1", "SLMBOT_API_TOKEN": "t",
+           "TMPDIR": str(scratch)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     command = [sys.executable, "-m", "bot", "run", "--workers", "2", "--port", str(port), "--model", str(example_model), "--data-dir", str(tmp_path)]
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -53,6 +57,7 @@ def two_workers(example_model, postgres_url, redis_url, tmp_path):
     yield url
     server.terminate()
     assert server.wait(timeout=30) == 0, (tmp_path / "server.log").read_text()
+    assert not list(scratch.glob("slmbot-metrics-*"))  # removed once the workers stopped
 
 
 async def rest_conversation(client: httpx.AsyncClient, sender: str) -> list[list[str]]:
