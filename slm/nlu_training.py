@@ -22,7 +22,7 @@ from slm.tokenizer import Encoding, Tokenizer
 from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
 from slm.vocab_growth import grow_tokenizer, shattered_words
 from slm.warm_start import encoder_config as encoder_config_of
-from slm.warm_start import warm_start
+from slm.warm_start import imprint_new_intents, warm_start
 
 
 @dataclass
@@ -123,6 +123,9 @@ def train_nlu(
     grown = warm_start(model, intents, tags, tokenizer, parent) if parent is not None else None
     model.to(device)
     nlu = NLUModel(model, tokenizer, chars, intents, tags)
+    if parent is not None:
+        new_intents = [name for name in intents if name not in parent.intents]
+        imprint_new_intents(nlu, {name: [e.text for e in train if e.intent == name] for name in new_intents}, new_intents)
 
     def collate(chunk: Sequence[Encoded], to: torch.device):
         batch = nlu.featurize([i.text for i in chunk], [i.encoding for i in chunk])

@@ -2,8 +2,9 @@
 
 Rasa's ``--finetune`` refuses new intents and entities; here the new model gets every weight
 of the old one, and the label-indexed ones (intent and slot output rows, CRF transitions)
-are copied row by row for the labels both know. A new intent or entity type starts from a
-fresh row; a label the new data no longer has is dropped. The tokenizer is the old one,
+are copied row by row for the labels both know. A new entity type starts from a fresh row, a
+new intent from its examples (`imprint_new_intents`); a label the new data no longer has is
+dropped. The tokenizer is the old one,
 grown by a piece for each frequent word it shatters (`slm.vocab_growth`: old ids keep
 their rows, new rows start from the pieces they replace); the character vocabulary is the
 old one (the character CNN covers unseen words), so nothing learnt is discarded.
@@ -59,3 +60,33 @@ def warm_start(
         "new_tags": len(tags) - len(tag_pairs),
         "new_pieces": tokenizer.vocab_size - parent.tokenizer.vocab_size,
     }
+
+
+@torch.no_grad()
+def imprint_new_intents(nlu: NLUModel, texts_by_intent: dict[str, list[str]], new_intents: list[str]) -> None:
+    """Start each new intent's output row from its examples (weight imprinting) instead of noise.
+
+    The row becomes the mean hidden vector of the intent head on the intent's training texts,
+    scaled to the old rows' mean norm, with the old rows' mean bias: the new intent scores like
+    the old ones on messages that look like its examples from the first step of fine-tuning.
+    """
+    head = nlu.model.intent_head
+    weight, bias = head[3].weight, head[3].bias
+    old = [i for i, name in enumerate(nlu.intents) if name not in new_intents]
+    if not old:
+        return
+    hidden: list[torch.Tensor] = []
+    hook = head[2].register_forward_hook(lambda _module, _inputs, output: hidden.append(output.float()))
+    was_training = nlu.model.training
+    nlu.model.eval()
+    try:
+        for name in new_intents:
+            hidden.clear()
+            nlu.logits(texts_by_intent[name])
+            mean = torch.cat(hidden).mean(0)
+            row = nlu.intents.index(name)
+            weight[row] = (mean / mean.norm().clamp_min(1e-6) * weight[old].norm(dim=1).mean()).to(weight.dtype)
+            bias[row] = bias[old].mean()
+    finally:
+        hook.remove()
+        nlu.model.train(was_training)

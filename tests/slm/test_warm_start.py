@@ -1,5 +1,7 @@
 """Fine-tuning a trained model on data with new intents and new words: old ids and rows survive."""
 
+from dataclasses import replace
+
 import torch
 
 from slm.datasets import load_examples, split_dev
@@ -76,3 +78,20 @@ def test_no_new_pieces_keeps_the_parent_tokenizer(tiny_path):
     child = train_nlu(train + gift_wrap_examples(), dev, SIZES, SETTINGS, parent=parent, new_pieces=0)
     assert child.meta["training"]["fine_tuned"]["new_pieces"] == 0
     assert child.tokenizer.vocab_size == parent.tokenizer.vocab_size
+
+
+def test_a_new_intent_row_is_imprinted_from_its_examples(tiny_path):
+    train, dev = split_dev(load_examples(tiny_path), 0.2, seed=0)
+    parent = train_nlu(train, dev, SIZES, SETTINGS)
+    texts = [e.text for e in gift_wrap_examples()]
+    child = train_nlu(train + gift_wrap_examples(), dev, SIZES, replace(SETTINGS, epochs=0), parent=parent)
+    row = child.intents.index("gift_wrap")
+    weight = child.model.intent_head[3].weight
+    old_rows = [i for i, name in enumerate(child.intents) if name != "gift_wrap"]
+    assert torch.isclose(weight[row].norm(), weight[old_rows].norm(dim=1).mean(), rtol=1e-4)
+    hidden = []
+    hook = child.model.intent_head[2].register_forward_hook(lambda _m, _i, out: hidden.append(out))
+    child.model.eval()
+    child.logits(texts)
+    hook.remove()
+    assert torch.nn.functional.cosine_similarity(weight[row], torch.cat(hidden).mean(0), dim=0) > 0.999
