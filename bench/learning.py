@@ -55,11 +55,12 @@ def scores(model: NLUModel, examples: list[Example]) -> dict[str, float]:
 
 
 @torch.inference_mode()
-def entropy(model: NLUModel, texts: list[str]) -> list[float]:
-    """Normalised entropy of the calibrated intent distribution of each text."""
+def read(model: NLUModel, texts: list[str]) -> tuple[list[str], list[float]]:
+    """The intent of each text and the normalised entropy of its calibrated intent distribution
+    (one forward pass for both)."""
     probabilities = torch.softmax(model.logits(texts) / model.temperature, dim=-1)
     values = -(probabilities * probabilities.clamp_min(1e-12).log()).sum(-1) / torch.log(torch.tensor(float(probabilities.shape[1])))
-    return values.tolist()
+    return [model.intents[i] for i in probabilities.argmax(-1).tolist()], values.tolist()
 
 
 def train(examples: list[Example], dev: list[Example], settings: TrainSettings, parent: NLUModel | None) -> NLUModel:
@@ -76,12 +77,11 @@ def simulate(strategy: str, seed_set: list[Example], traffic: list[Example], dev
     for round_ in range(rounds):
         arriving = traffic[round_ * chunk : (round_ + 1) * chunk]
         unlabelled += arriving
-        logged += [p.intent for p in model.predict([e.text for e in arriving])]  # what the live model logged
+        logged += read(model, [e.text for e in arriving])[0]  # what the live model logged
         if strategy == "active":
             # The product's label queue: model versions disagreeing first, then the most uncertain.
-            texts = [e.text for e in unlabelled]
-            now = [p.intent for p in model.predict(texts)]
-            value = [informativeness(u, a != b) for u, a, b in zip(entropy(model, texts), now, logged)]
+            now, uncertainty = read(model, [e.text for e in unlabelled])
+            value = [informativeness(u, a != b) for u, a, b in zip(uncertainty, now, logged)]
             order = sorted(range(len(unlabelled)), key=lambda i: -value[i])
         else:
             order = list(range(len(unlabelled)))

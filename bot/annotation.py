@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.privacy import Redactor
+from bot.storage.store import ConversationStore
 from bot.storage.tables import Annotation, Event
 from bot.understanding import Understanding, parse_payload
 
 RATINGS = ("good", "bad")
+CANDIDATES = 5000
+"""The newest unannotated messages the label queue chooses from."""
 DISAGREEMENT_CHECKS = 500
 """How many messages logged under earlier model versions the live model re-reads per queue."""
 LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,199}$")
@@ -170,3 +173,10 @@ def label_queue(candidates: list[Event], limit: int, disagreeing: dict[int, str]
         if len(queue) == limit:
             break
     return queue
+
+
+def queue_to_label(store: ConversationStore, live: Understanding, limit: int) -> list[QueueEntry]:
+    """The label queue as reviewers see it: the newest unannotated messages, ranked by
+    `label_queue` with the live model's `disagreements` (one blocking call, for a worker thread)."""
+    candidates = store.unannotated_user_messages(CANDIDATES)
+    return label_queue(candidates, limit, disagreements(candidates, live))

@@ -11,7 +11,7 @@ import hmac
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Awaitable
 from urllib.parse import parse_qsl, urlencode
 
 from anyio import to_thread
@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from bot.admin import auth
-from bot.annotation import AnnotationError, Correction, annotate, disagreements, label_queue
+from bot.annotation import AnnotationError, Correction, annotate, queue_to_label
 from bot.api.deps import RuntimeDep
 from bot.api.schemas import MAX_MESSAGE_CHARS
 from bot.manager import ConversationNotFound, NotHandedOff
@@ -59,6 +59,18 @@ async def form(request: Request, session: auth.Session) -> dict[str, str]:
 
 def back(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+async def agent_action(page: str, conversation_id: str, action: Awaitable[object]) -> Response:
+    """Run an agent's action on a conversation, then back to its page (with the reason when the
+    conversation is not with an agent)."""
+    try:
+        await action
+    except ConversationNotFound:
+        raise HTTPException(404, f"no conversation '{conversation_id}'") from None
+    except NotHandedOff as error:
+        return back(f"{page}?{urlencode({'error': str(error)})}")
+    return back(page)
 
 
 @router.get("/static/admin.js")
@@ -156,36 +168,21 @@ async def agent_reply(request: Request, conversation_id: str, runtime: RuntimeDe
     page = f"/admin/conversations/{conversation_id}"
     if not text or len(text) > MAX_MESSAGE_CHARS:
         return back(f"{page}?{urlencode({'error': f'a reply has 1 to {MAX_MESSAGE_CHARS} characters'})}")
-    try:
-        await runtime.manager.agent_reply(conversation_id, text, session.user)
-    except ConversationNotFound:
-        raise HTTPException(404, f"no conversation '{conversation_id}'") from None
-    except NotHandedOff as error:
-        return back(f"{page}?{urlencode({'error': str(error)})}")
-    return back(page)
+    return await agent_action(page, conversation_id, runtime.manager.agent_reply(conversation_id, text, session.user))
 
 
 @router.post("/conversations/{conversation_id}/handback")
 async def hand_back(request: Request, conversation_id: str, runtime: RuntimeDep, session: SessionDep) -> Response:
     await form(request, session)
     page = f"/admin/conversations/{conversation_id}"
-    try:
-        await runtime.manager.hand_back(conversation_id, session.user)
-    except ConversationNotFound:
-        raise HTTPException(404, f"no conversation '{conversation_id}'") from None
-    except NotHandedOff as error:
-        return back(f"{page}?{urlencode({'error': str(error)})}")
-    return back(page)
+    return await agent_action(page, conversation_id, runtime.manager.hand_back(conversation_id, session.user))
 
 
 @router.get("/queue", response_class=HTMLResponse)
 async def queue(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Messages to label: where model versions disagree first, then the least certain."""
-    candidates = await to_thread.run_sync(runtime.store.unannotated_user_messages, 5000)
-    disagreeing = await to_thread.run_sync(disagreements, candidates, runtime.manager.understanding)
-    return templates.TemplateResponse(
-        request, "queue.html", {"session": session, "queue": label_queue(candidates, 50, disagreeing)}
-    )
+    queue = await to_thread.run_sync(queue_to_label, runtime.store, runtime.manager.understanding, 50)
+    return templates.TemplateResponse(request, "queue.html", {"session": session, "queue": queue})
 
 
 @router.get("/handoffs", response_class=HTMLResponse)

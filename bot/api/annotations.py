@@ -12,7 +12,7 @@ from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from bot.annotation import AnnotationError, Correction, annotate, disagreements, label_queue
+from bot.annotation import AnnotationError, Correction, annotate, queue_to_label
 from bot.api.deps import RuntimeDep, TokenDep
 from bot.api.schemas import MessageText, SenderId
 from bot.privacy import Redactor
@@ -20,7 +20,6 @@ from bot.storage.store import as_utc
 from bot.storage.tables import Annotation
 
 router = APIRouter(tags=["annotations"], dependencies=[TokenDep])
-CANDIDATES = 5000  # newest unannotated messages the queue chooses from
 
 
 class SpanIn(BaseModel):
@@ -73,13 +72,12 @@ def annotation_out(annotation: Annotation) -> AnnotationOut:
 @router.get("/annotations/queue", response_model=list[QueueItem])
 async def queue(runtime: RuntimeDep, limit: int = Query(20, ge=1, le=500)) -> list[QueueItem]:
     """Unannotated user messages the live model was least sure of, most uncertain first, each text once."""
-    candidates = await to_thread.run_sync(runtime.store.unannotated_user_messages, CANDIDATES)
-    disagreeing = await to_thread.run_sync(disagreements, candidates, runtime.manager.understanding)
+    queue = await to_thread.run_sync(queue_to_label, runtime.store, runtime.manager.understanding, limit)
     return [
         QueueItem(event_id=q.event.id or 0, conversation_id=q.event.conversation_id, text=q.event.text or "",
                   intent=q.event.intent, confidence=q.event.confidence, uncertainty=round(q.uncertainty, 4),
                   live_intent=q.live_intent, entities=q.event.entities)
-        for q in label_queue(candidates, limit, disagreeing)
+        for q in queue
     ]
 
 

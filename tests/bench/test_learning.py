@@ -1,6 +1,6 @@
 """The learning-loop benchmark's simulation on the tiny fixture: rounds, label counts, strategies."""
 
-from bench.learning import entropy, labels_to_match, simulate
+from bench.learning import labels_to_match, read, simulate
 from slm.datasets import load_examples
 from slm.joint import ModelSizes
 from slm.nlu_training import train_nlu
@@ -16,8 +16,9 @@ def test_each_round_labels_more_and_reports_test_scores():
     history = simulate("active", examples[:12], examples[12:], examples[:8], examples, rounds=2, per_round=5, settings=settings, first=first)
     assert [point["labels"] for point in history] == [0, 5, 10]
     assert all(0 <= point["intent_accuracy"] <= 1 and 0 <= point["slot_f1"] <= 1 for point in history)
-    values = entropy(first, [e.text for e in examples])
+    intents, values = read(first, [e.text for e in examples])
     assert len(values) == len(examples) and all(0 <= v <= 1.0001 for v in values)
+    assert intents == [p.intent for p in first.predict([e.text for e in examples])]
 
 
 def test_labels_to_match_finds_the_first_round_at_the_random_strategys_final_score():
