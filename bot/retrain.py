@@ -169,21 +169,24 @@ class RetrainInputs:
 def gather(config: Config, store: ConversationStore) -> RetrainInputs:
     """The live models' folders and the data a retraining run would use now."""
     settings = config.retrain
-    live_record = store.active_model("nlu")
     project_train, project_dev = split_dev(load_examples(config.nlu.data), config.nlu.dev_share, 0)
     annotated_train, holdout = split_dev(annotated_examples(store), settings.holdout_share, settings.seed)
     extra = []
     if settings.pseudo_labels:
         known = {e.text for e in project_train + annotated_train + holdout}
         extra = pseudo_labelled(store, Redactor(config.privacy.patterns), settings.pseudo_label_confidence, known)
-    generator_record = store.active_model("generator") if config.generator.enabled else None
     return RetrainInputs(
-        Path(live_record.path) if live_record is not None else config.nlu_model_dir,
+        live_folder(store, "nlu", config.nlu_model_dir),
         project_train, project_dev, annotated_train, holdout, extra,
         generator_pairs(config, store),
-        None if not config.generator.enabled
-        else Path(generator_record.path) if generator_record is not None else config.generator_model_dir,
+        live_folder(store, "generator", config.generator_model_dir) if config.generator.enabled else None,
     )
+
+
+def live_folder(store: ConversationStore, kind: str, live_copy: Path) -> Path:
+    """Where the registry's live version of ``kind`` lives (the live copy for a project without one)."""
+    record = store.active_model(kind)
+    return Path(record.path) if record is not None else live_copy
 
 
 def retrain(
