@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -75,51 +76,72 @@ class CRF(nn.Module):
         gold = gold + self.end[last]
         return torch.logsumexp(alpha + self.end, dim=1) - gold
 
+    def _inference_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Transitions, start and end scores as float32 arrays, forbidden moves masked."""
+        transitions, start = self._scores()
+        return tuple(t.detach().float().cpu().numpy() for t in (transitions, start, self.end))  # type: ignore[return-value]
+
     @torch.no_grad()
-    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
         """P(tag at position t = y | sequence), by forward-backward: (B, T, N).
 
         These are the confidences of tagging decisions under the whole CRF, not the
-        per-position softmax of emissions (which ignores the transitions).
+        per-position softmax of emissions (which ignores the transitions). Inference runs in
+        numpy: its loops are over a dozen positions of tiny arrays, where torch's per-call
+        overhead cost more than the arithmetic.
         """
-        emissions = emissions.float()
-        transitions, start = self._scores()
-        B, T, N = emissions.shape
-        exp_transitions = transitions.exp()
-        alphas = [start + emissions[:, 0]]  # each (B, N)
+        scores, live = _as_arrays(emissions, mask)
+        transitions, start, end = self._inference_tables()
+        B, T, N = scores.shape
+        exp_transitions = torch.from_numpy(np.exp(transitions))
+        alphas = np.empty((B, T, N), dtype=np.float32)
+        alphas[:, 0] = start + scores[:, 0]
         for t in range(1, T):
-            step = _log_matmul(alphas[-1], exp_transitions) + emissions[:, t]
-            alphas.append(torch.where(mask[:, t].unsqueeze(1), step, alphas[-1]))
-        end = self.end.expand(B, N)
-        betas = [end] * T
+            step = _np_log_matmul(alphas[:, t - 1], exp_transitions) + scores[:, t]
+            alphas[:, t] = np.where(live[:, t, None], step, alphas[:, t - 1])
+        betas = np.empty((B, T, N), dtype=np.float32)
+        betas[:, T - 1] = end
         for t in range(T - 2, -1, -1):
-            step = _log_matmul(emissions[:, t + 1] + betas[t + 1], exp_transitions.T)
-            betas[t] = torch.where(mask[:, t + 1].unsqueeze(1), step, end)
-        log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # alphas carry the last real position forward
-        return (torch.stack(alphas, 1) + torch.stack(betas, 1) - log_z[:, None, None]).exp()
+            step = _np_log_matmul(scores[:, t + 1] + betas[:, t + 1], exp_transitions.T)
+            betas[:, t] = np.where(live[:, t + 1, None], step, end)
+        final = alphas[:, -1] + end  # alphas carry the last real position forward
+        peak = final.max(axis=1, keepdims=True)
+        log_z = np.log(np.exp(final - peak).sum(axis=1, keepdims=True)) + peak
+        return np.exp(alphas + betas - log_z[:, :, None])
 
     @torch.no_grad()
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
-        """Viterbi: the best valid tag sequence for each row, trimmed to its length."""
-        emissions = emissions.float()
-        transitions, start = self._scores()
-        score = start + emissions[:, 0]  # (B, N)
-        history = []
-        for t in range(1, emissions.shape[1]):
-            candidates = score.unsqueeze(2) + transitions  # (B, N, N)
-            best, backpointer = candidates.max(dim=1)
-            step = mask[:, t].unsqueeze(1)
-            score = torch.where(step, best + emissions[:, t], score)
-            history.append(backpointer)
-        score = score + self.end
-        lengths = mask.sum(1).tolist()
-        best_last = score.argmax(1).tolist()
-        pointers = torch.stack(history, dim=1).tolist() if history else [[] for _ in lengths]  # (B, T-1, N)
+        """Viterbi: the best valid tag sequence for each row, trimmed to its length (numpy, as
+        `marginals`)."""
+        scores, live = _as_arrays(emissions, mask)
+        transitions, start, end = self._inference_tables()
+        B, T, N = scores.shape
+        into = np.ascontiguousarray(transitions.T)  # (to, from): reductions run along contiguous rows
+        score = start + scores[:, 0]  # (B, N)
+        pointers = np.zeros((B, T, N), dtype=np.intp)
+        for t in range(1, T):
+            candidates = score[:, None, :] + into  # (B, N to, N from)
+            pointers[:, t] = candidates.argmax(axis=2)
+            score = np.where(live[:, t, None], candidates.max(axis=2) + scores[:, t], score)
+        lengths = live.sum(axis=1).tolist()
         paths = []
-        for row, (length, tag) in enumerate(zip(lengths, best_last)):
+        for row, (length, tag) in enumerate(zip(lengths, (score + end).argmax(axis=1).tolist())):
             path = [tag]
-            for backpointer in reversed(pointers[row][: length - 1]):
-                tag = backpointer[tag]
+            for t in range(length - 1, 0, -1):
+                tag = int(pointers[row, t, tag])
                 path.append(tag)
             paths.append(path[::-1])
         return paths
+
+
+def _as_arrays(emissions: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(B, T, N) float32 emissions and (B, T) bool mask as numpy arrays."""
+    return emissions.detach().float().cpu().numpy(), mask.detach().cpu().numpy().astype(bool)
+
+
+def _np_log_matmul(scores: np.ndarray, exp_transitions: torch.Tensor) -> np.ndarray:
+    """`_log_matmul` for numpy scores; the product runs in torch, on the threads the process
+    allows torch (numpy's BLAS would start threads of its own)."""
+    peak = scores.max(axis=1, keepdims=True)
+    product = (torch.from_numpy(np.exp(scores - peak)) @ exp_transitions).numpy()
+    return np.log(product + 1e-30) + peak

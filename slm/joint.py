@@ -125,7 +125,9 @@ class Encoder(nn.Module):
         x = self.dropout(x)
         if self.recurrent is not None:
             x = x + self._recurrent(x, batch.mask)
-        x = self.layers(x, src_key_padding_mask=~batch.mask)
+        # A batch without padding (e.g. a single message) needs no mask, and attention runs faster without one.
+        padding = None if bool(batch.mask.all()) else ~batch.mask
+        x = self.layers(x, src_key_padding_mask=padding)
         return self.norm(x)  # (B, T, d)
 
     def _recurrent(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from slm.checkpoint import load_checkpoint, save_checkpoint
@@ -113,7 +114,7 @@ class NLUModel:
             paths = self.model.crf.decode(output.tag_emissions, batch.word_mask)
             # Marginals only give entity confidences: skip them when nothing was tagged.
             tagged = any(any(path) for path in paths)
-            tag_probs = self.model.crf.marginals(output.tag_emissions, batch.word_mask).cpu() if tagged else None
+            tag_probs = self.model.crf.marginals(output.tag_emissions, batch.word_mask) if tagged else None
             for row, (index, path) in enumerate(zip(rows, paths)):
                 marginals = tag_probs[row] if tag_probs is not None else None
                 results[index] = self._result(texts[index], encodings[index], path, probs[row], marginals, top_k)
@@ -124,7 +125,7 @@ class NLUModel:
         return self.predict([text])[0]
 
     def _result(
-        self, text: str, encoding: Encoding, path: list[int], probs: torch.Tensor, tag_probs: torch.Tensor | None, top_k: int
+        self, text: str, encoding: Encoding, path: list[int], probs: torch.Tensor, tag_probs: np.ndarray | None, top_k: int
     ) -> ParseResult:
         values, indices = probs.topk(min(top_k, len(self.intents)))
         ranking = [{"name": self.intents[i], "confidence": float(v)} for v, i in zip(values, indices)]
@@ -134,7 +135,7 @@ class NLUModel:
         for span in bio_to_spans(tags, encoding.words[:n]):
             inside = [i for i, (s, e) in enumerate(encoding.words[:n]) if s >= span.start and e <= span.end]
             assert tag_probs is not None  # an entity means a tagged path, so marginals were computed
-            confidence = float(torch.stack([tag_probs[i, path[i]] for i in inside]).mean())
+            confidence = float(np.mean([tag_probs[i, path[i]] for i in inside]))
             entities.append(Entity(span.label, text[span.start : span.end], span.start, span.end, confidence))
         return ParseResult(text, str(ranking[0]["name"]), float(values[0]), ranking, entities)
 
