@@ -12,14 +12,16 @@ F1 are measured on the SNIPS test set.
 Also: the evaluation gate (`bot.retrain.judge`) against a candidate trained on shuffled
 labels, and new intents learnt only from labelled traffic: each SNIPS intent in turn is
 withheld from a first model; 100 of its messages are labelled, then its test accuracy and the
-other intents' change are measured, next to the accuracy the first model (which had the
+other intents' change are measured, as `slmbot retrain` does by default and with the old
+intents distilled from the model before (``[retrain] distill``), next to the accuracy the first model (which had the
 intent's share of the 10% from the start) reaches on it. Leaving every intent out in turn says
 more than one chosen intent: SNIPS intents differ a lot in how confusable they are.
 
-The parts run side by side, one process and one CPU thread each (``--jobs``).
+The parts run side by side, one process and one CPU thread each (``--jobs``); ``--parts``
+runs some of them and keeps the saved results of the others.
 
     python -m bench.learning [--json] [--rounds 5] [--per-round 300] [--epochs 15] [--strategy active|random|both]
-                             [--weight 3] [--new-intents NAME ...] [--jobs 2] [--plot]
+                             [--weight 3] [--parts loop gate new-intents] [--new-intents NAME ...] [--jobs 2] [--plot]
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from slm.train import TrainSettings
 SNIPS = SHARED_DATA / "snips"
 DEV_SIZE = 500
 NEWCOMERS = 100
+DISTILL = 0.3  # `[retrain] distill` measured against the default (0: off)
+PARTS = ("loop", "gate", "new-intents")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -149,19 +153,25 @@ def run_gate(first_dir: str, settings: TrainSettings, labels: int) -> bool:
     return not report.promoted
 
 
-def run_new_intent(intent: str, settings: TrainSettings, weight: int) -> dict[str, float]:
-    """Withhold ``intent`` from a first model, then learn it from `NEWCOMERS` labelled messages."""
+def run_new_intent(intent: str, settings: TrainSettings, weight: int) -> dict[str, object]:
+    """Withhold ``intent`` from a first model, then learn it from `NEWCOMERS` labelled messages,
+    as `slmbot retrain` does by default and with the old intents distilled (`DISTILL`) from the
+    model before (same model, same data)."""
     torch.set_num_threads(1)
     data = deployment()
     old_seed = [e for e in data.seed_set if e.intent != intent]
     without = train(old_seed, data.dev, replace(settings, epochs=2 * settings.epochs), None)
     newcomers = [e for e in data.traffic if e.intent == intent][:NEWCOMERS]
-    grown = train(old_seed + newcomers * weight, data.dev, settings, without)
     new_test = [e for e in data.test if e.intent == intent]
     old_test = [e for e in data.test if e.intent != intent]
-    drop = scores(without, old_test)["intent_accuracy"] - scores(grown, old_test)["intent_accuracy"]
-    log(f"new intent {intent}: {scores(grown, new_test)}, old intents dropped {drop:.4f}")
-    return {"accuracy": scores(grown, new_test)["intent_accuracy"], "old_intents_drop": round(drop, 4)}
+    before = scores(without, old_test)["intent_accuracy"]
+    arms = {}
+    for arm, distill in (("default", 0.0), ("distilled", DISTILL)):
+        grown = train_nlu(old_seed + newcomers * weight, data.dev, ModelSizes(), settings, parent=without, distill=distill)
+        drop = round(before - scores(grown, old_test)["intent_accuracy"], 4)
+        arms[arm] = {"accuracy": scores(grown, new_test)["intent_accuracy"], "old_intents_drop": drop}
+        log(f"new intent {intent} ({arm}): {arms[arm]}")
+    return {**arms["default"], "distilled": arms["distilled"]}
 
 
 def main() -> None:
@@ -171,13 +181,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--strategy", choices=["active", "random", "both"], default="both")
     parser.add_argument("--weight", type=int, default=3, help="times each labelled message counts in training (as [retrain] annotation_weight, default 3)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to run; the saved results of the others are kept")
     parser.add_argument("--new-intents", nargs="*", help="the intents to withhold and learn in turn (default: every SNIPS intent)")
     parser.add_argument("--jobs", type=int, default=2, help="parts run at a time (one CPU thread each)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plot", action="store_true", help="only redraw learning.png from the saved learning.json")
     args = parser.parse_args()
+    saved = RESULTS / "learning.json"
     if args.plot:
-        plot(json.loads((RESULTS / "learning.json").read_text()), RESULTS / "learning.png")
+        plot(json.loads(saved.read_text()), RESULTS / "learning.png")
         return
     if not (SNIPS / "train").is_dir():
         sys.exit(f"{SNIPS} not found: this benchmark needs ../shared/data/snips")
@@ -185,29 +197,29 @@ def main() -> None:
     data = deployment()
     settings = TrainSettings(epochs=args.epochs, patience=5, device="cpu")
     new_intents = sorted({e.intent for e in data.seed_set}) if args.new_intents is None else args.new_intents
-    strategies = ["active", "random"] if args.strategy == "both" else [args.strategy]
+    strategies = (["active", "random"] if args.strategy == "both" else [args.strategy]) if "loop" in args.parts else []
 
     log(f"first model: {len(data.seed_set)} examples")
     first = train(data.seed_set, data.dev, replace(settings, epochs=2 * args.epochs), None)
+    result: dict[str, object] = json.loads(saved.read_text()) if saved.exists() else {}
     with tempfile.TemporaryDirectory() as tmp, multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
         first.save(Path(tmp) / "first")
         first_dir = str(Path(tmp) / "first")
         # Longest parts first, so the last one to start is short.
         loops = {name: pool.apply_async(run_loop, (name, first_dir, settings, args.rounds, args.per_round, args.weight)) for name in strategies}
-        gate = pool.apply_async(run_gate, (first_dir, settings, args.rounds * args.per_round)) if args.strategy == "both" else None
-        learnt = {intent: pool.apply_async(run_new_intent, (intent, settings, args.weight)) for intent in new_intents}
-        result: dict[str, object] = {name: job.get() for name, job in loops.items()}
+        gate = pool.apply_async(run_gate, (first_dir, settings, args.rounds * args.per_round)) if "gate" in args.parts else None
+        learnt = {intent: pool.apply_async(run_new_intent, (intent, settings, args.weight)) for intent in new_intents} if "new-intents" in args.parts else {}
+        result |= {name: job.get() for name, job in loops.items()}
         if gate is not None:
-            active, random_ = result["active"], result["random"]
-            assert isinstance(active, list) and isinstance(random_, list)
-            result["labels_to_match_random"] = labels_to_match(active, random_[-1]["intent_accuracy"])
             result["gate_rejected_corrupt"] = gate.get()
         per_intent = {intent: job.get() for intent, job in learnt.items()}
+    if isinstance(result.get("active"), list) and isinstance(result.get("random"), list):
+        result["labels_to_match_random"] = labels_to_match(result["active"], result["random"][-1]["intent_accuracy"])  # type: ignore[index]
     for intent, row in per_intent.items():
         row["from_the_start"] = scores(first, [e for e in data.test if e.intent == intent])["intent_accuracy"]
     if per_intent:
-        accuracies = [row["accuracy"] for row in per_intent.values()]
-        drops = [row["old_intents_drop"] for row in per_intent.values()]
+        accuracies = [float(row["accuracy"]) for row in per_intent.values()]  # type: ignore[arg-type]
+        drops = [float(row["old_intents_drop"]) for row in per_intent.values()]  # type: ignore[arg-type]
         result |= {
             "new_intents": per_intent,
             "new_intent_accuracy": round(statistics.mean(accuracies), 4),
@@ -283,17 +295,25 @@ def table(result: dict[str, object], args: argparse.Namespace) -> str:
     if per_intent:
         lines += [
             "",
-            f"New intents: each intent in turn withheld from the first model, then learnt from {NEWCOMERS} labelled messages",
-            "(test accuracy on it; the other intents' change; the first model's accuracy on it, which had the intent from the start):",
+            f"New intents: each intent in turn withheld from the first model, then learnt from {NEWCOMERS} labelled messages as `slmbot",
+            f"retrain` does by default, and with the old intents' examples also distilled from the model before (`[retrain] distill = {DISTILL}`).",
+            "Test accuracy on the new intent, the other intents' change, and the first model's accuracy on it (it had the intent from the start):",
             "",
-            "| new intent | learnt from labels | other intents change | had it from the start |",
-            "|---|---|---|---|",
+            "| new intent | learnt (default) | other intents | learnt, distilled | other intents | had it from the start |",
+            "|---|---|---|---|---|---|",
         ]
         for intent, row in per_intent.items():
-            lines.append(f"| {intent} | {row['accuracy']:.4f} | {-row['old_intents_drop']:+.4f} | {row['from_the_start']:.4f} |")
+            distilled = row["distilled"]
+            lines.append(
+                f"| {intent} | {row['accuracy']:.4f} | {-row['old_intents_drop']:+.4f} | {distilled['accuracy']:.4f} | "
+                f"{-distilled['old_intents_drop']:+.4f} | {row['from_the_start']:.4f} |"
+            )
+        distilled_rows = [row["distilled"] for row in per_intent.values()]
         lines.append(
             f"| mean (worst) | {result['new_intent_accuracy']:.4f} ({result['new_intent_accuracy_min']:.4f}) | "
-            f"{-float(result['old_intents_drop']):+.4f} ({-float(result['old_intents_drop_max']):+.4f}) | |"  # type: ignore[arg-type]
+            f"{-float(result['old_intents_drop']):+.4f} ({-float(result['old_intents_drop_max']):+.4f}) | "  # type: ignore[arg-type]
+            f"{statistics.mean(r['accuracy'] for r in distilled_rows):.4f} ({min(r['accuracy'] for r in distilled_rows):.4f}) | "
+            f"{-statistics.mean(r['old_intents_drop'] for r in distilled_rows):+.4f} ({-max(r['old_intents_drop'] for r in distilled_rows):+.4f}) | |"
         )
     return "\n".join(lines) + "\n"
 

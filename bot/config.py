@@ -144,7 +144,11 @@ class RetrainSettings:
     data, that hold-out or the conversation tests is more than ``margin`` below the live model's.
     Each annotated example counts ``annotation_weight`` times in training. Up to
     ``new_pieces`` frequent words the live tokenizer splits into many pieces get a piece of
-    their own (0: keep the live tokenizer unchanged).
+    their own (0: keep the live tokenizer unchanged). With ``distill`` > 0, when annotations
+    bring new intents, the old examples the live model reads right also learn its own intent
+    distribution, counted ``distill`` next to the gold label, so that a newcomer takes fewer
+    of its neighbours' messages (at the price of learning the newcomer more slowly; off by
+    default, see the learning benchmark).
     ``pseudo_labels`` adds unannotated messages the live model parsed with at least
     ``pseudo_label_confidence`` (off: a model learning from itself can drift).
     """
@@ -155,6 +159,7 @@ class RetrainSettings:
     holdout_share: float = 0.2
     annotation_weight: int = 3
     new_pieces: int = 500
+    distill: float = 0.0
     seed: int = 0
     pseudo_labels: bool = False
     pseudo_label_confidence: float = 0.95

@@ -207,7 +207,7 @@ def retrain(
     weighted = annotated_train * settings.annotation_weight
     candidate = train_nlu(
         project_train + weighted + extra, project_dev, config.nlu.model, training,
-        on_epoch=on_epoch, parent=live, new_pieces=settings.new_pieces,
+        on_epoch=on_epoch, parent=live, new_pieces=settings.new_pieces, distill=settings.distill,
     )
     generators = None
     if inputs.replies is not None and inputs.generator_dir is not None:

@@ -23,6 +23,9 @@ from slm.crf import CRF, FORBIDDEN
 from slm.features import Batch
 from slm.tokenizer import UNK_ID
 
+DISTILL_TEMPERATURE = 2.0
+"""How much a teacher's intent distribution is softened for distillation (`slm.warm_start`)."""
+
 
 @dataclass(kw_only=True)
 class EncoderShape:
@@ -168,9 +171,10 @@ class JointModel(nn.Module):
         self.register_buffer("allowed_tags", torch.ones(config.n_intents, config.n_tags, dtype=torch.bool))
 
     def forward(
-        self, batch: Batch, targets: tuple[torch.Tensor, torch.Tensor] | None = None
+        self, batch: Batch, targets: tuple[torch.Tensor, ...] | None = None
     ) -> tuple[JointOutput, torch.Tensor | None]:
-        """Score a batch; with ``targets`` (intent ids (B,), tag ids (B, W)) also return the loss."""
+        """Score a batch; with ``targets`` (intent ids (B,), tag ids (B, W), and optionally soft
+        intent targets (B, n_intents), all-zero rows where there is none) also return the loss."""
         h = self.encoder(batch)  # (B, T, d)
         mask = batch.mask.unsqueeze(-1)  # (B, T, 1)
         mean = (h * mask).sum(1) / mask.sum(1)  # (B, d)
@@ -188,4 +192,17 @@ class JointModel(nn.Module):
             return output, None
         tags = targets[1]
         loss = F.cross_entropy(intent_logits.float(), intents) + self.crf.nll(emissions, tags, batch.word_mask).mean()
+        if len(targets) > 2:
+            loss = loss + distillation_loss(intent_logits.float(), targets[2])
         return output, loss
+
+
+def distillation_loss(logits: torch.Tensor, soft: torch.Tensor, temperature: float = DISTILL_TEMPERATURE) -> torch.Tensor:
+    """Cross-entropy against a teacher's softened distribution, on the rows that have one
+    (scaled by temperature squared, as the gradients shrink by that much). A row summing to
+    less than 1 weighs that much less."""
+    rows = soft.sum(-1) > 0
+    if not bool(rows.any()):
+        return logits.new_zeros(())
+    log_probs = F.log_softmax(logits[rows] / temperature, dim=-1)
+    return -(soft[rows] * log_probs).sum(-1).mean() * temperature**2 * rows.float().mean()

@@ -22,7 +22,7 @@ from slm.tokenizer import Encoding, Tokenizer
 from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
 from slm.vocab_growth import grow_tokenizer, shattered_words
 from slm.warm_start import encoder_config as encoder_config_of
-from slm.warm_start import imprint_new_intents, warm_start
+from slm.warm_start import imprint_new_intents, parent_targets, warm_start
 
 
 @dataclass
@@ -84,6 +84,7 @@ def train_nlu(
     on_epoch: Callable[[EpochReport], None] | None = None,
     parent: NLUModel | None = None,
     new_pieces: int = 500,
+    distill: float = 0.0,
 ) -> NLUModel:
     """Train the joint model and calibrate its intent confidence on ``dev``.
 
@@ -94,6 +95,8 @@ def train_nlu(
             shape and weights are reused, label rows matched by name; ``sizes`` is ignored.
         new_pieces: with ``parent``, at most this many frequent words its tokenizer shatters
             get a piece of their own (`slm.vocab_growth`); 0 keeps the tokenizer as it is.
+        distill: with ``parent`` and new intents, how much the parent's own intent distribution
+            counts, next to the gold label, on the old examples it reads right (0: not at all).
     """
     seed_everything(settings.seed)
     device = resolve_device(settings.device)
@@ -123,9 +126,12 @@ def train_nlu(
     grown = warm_start(model, intents, tags, tokenizer, parent) if parent is not None else None
     model.to(device)
     nlu = NLUModel(model, tokenizer, chars, intents, tags)
+    teacher: dict[str, torch.Tensor] = {}
     if parent is not None:
         new_intents = [name for name in intents if name not in parent.intents]
         imprint_new_intents(nlu, {name: [e.text for e in train if e.intent == name] for name in new_intents}, new_intents)
+        if new_intents and distill > 0:
+            teacher = parent_targets(parent, [e.text for e in train], [e.intent for e in train], intents, distill)
 
     def collate(chunk: Sequence[Encoded], to: torch.device):
         batch = nlu.featurize([i.text for i in chunk], [i.encoding for i in chunk])
@@ -134,7 +140,11 @@ def train_nlu(
         for row, (item, n) in enumerate(zip(chunk, words)):
             tag_ids[row, :n] = torch.tensor(item.tags[:n], dtype=torch.long)
         intent_ids = torch.tensor([i.intent for i in chunk])
-        return batch.to(to), (intent_ids.to(to), tag_ids.to(to))
+        if not teacher:
+            return batch.to(to), (intent_ids.to(to), tag_ids.to(to))
+        none = torch.zeros(len(intents))
+        soft = torch.stack([teacher.get(i.text, none) for i in chunk])
+        return batch.to(to), (intent_ids.to(to), tag_ids.to(to), soft.to(to))
 
     def evaluate(_: torch.nn.Module) -> dict[str, float]:
         predictions = nlu.predict([e.text for e in dev])

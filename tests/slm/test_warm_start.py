@@ -6,12 +6,13 @@ import torch
 
 from slm.datasets import load_examples, split_dev
 from slm.examples import Example, Span
-from slm.joint import ModelSizes
+from slm.joint import DISTILL_TEMPERATURE, ModelSizes, distillation_loss
 from slm.nlu import NLUModel
 from slm.nlu_training import train_nlu
 from slm.tokenizer import Tokenizer
 from slm.train import TrainSettings
 from slm.vocab_growth import grow_embeddings, grow_tokenizer, shattered_words
+from slm.warm_start import parent_targets
 
 SIZES = ModelSizes(vocab_size=200, d_model=32, n_layers=1, n_heads=2, d_ff=64, dropout=0.0)
 SETTINGS = TrainSettings(epochs=3, batch_size=8, lr=3e-3, seed=0, device="cpu")
@@ -95,3 +96,26 @@ def test_a_new_intent_row_is_imprinted_from_its_examples(tiny_path):
     child.logits(texts)
     hook.remove()
     assert torch.nn.functional.cosine_similarity(weight[row], torch.cat(hidden).mean(0), dim=0) > 0.999
+
+
+def test_old_examples_the_parent_reads_right_get_its_distribution_with_nothing_on_the_new_intent(tiny_path):
+    train, dev = split_dev(load_examples(tiny_path), 0.2, seed=0)
+    parent = train_nlu(train, dev, SIZES, replace(SETTINGS, epochs=8))
+    data = train + gift_wrap_examples()
+    intents = sorted({e.intent for e in data})
+    targets = parent_targets(parent, [e.text for e in data], [e.intent for e in data], intents)
+    predicted = {p.text: p.intent for p in parent.predict([e.text for e in train])}
+    right = {e.text for e in train if predicted[e.text] == e.intent}
+    assert right and set(targets) == right  # never a gift_wrap message, never one the parent gets wrong
+    for soft in targets.values():
+        assert soft[intents.index("gift_wrap")] == 0 and torch.isclose(soft.sum(), torch.tensor(1.0))
+
+
+def test_distillation_counts_only_rows_with_a_teacher_and_is_least_at_the_teachers_distribution():
+    soft = torch.tensor([[0.7, 0.2, 0.1], [0.0, 0.0, 0.0]])
+    assert distillation_loss(torch.randn(2, 3), torch.zeros(2, 3)) == 0
+    matching = soft[0].log() * DISTILL_TEMPERATURE  # logits whose softened softmax is the teacher's
+    at_teacher = distillation_loss(torch.stack([matching, torch.randn(3)]), soft)
+    elsewhere = distillation_loss(torch.stack([matching.flip(0), torch.randn(3)]), soft)
+    assert at_teacher < elsewhere
+    assert torch.isclose(distillation_loss(torch.stack([matching, torch.randn(3) * 9]), soft), at_teacher)  # row 2 has no teacher
