@@ -119,3 +119,13 @@ def test_distillation_counts_only_rows_with_a_teacher_and_is_least_at_the_teache
     elsewhere = distillation_loss(torch.stack([matching.flip(0), torch.randn(3)]), soft)
     assert at_teacher < elsewhere
     assert torch.isclose(distillation_loss(torch.stack([matching, torch.randn(3) * 9]), soft), at_teacher)  # row 2 has no teacher
+
+
+def test_fine_tuning_with_distillation_trains_on_soft_targets_and_learns_the_new_intent(tiny_path):
+    train, dev = split_dev(load_examples(tiny_path), 0.2, seed=0)
+    parent = train_nlu(train, dev, SIZES, replace(SETTINGS, epochs=8))
+    plain = train_nlu(train + gift_wrap_examples(), dev, SIZES, SETTINGS, parent=parent)
+    distilled = train_nlu(train + gift_wrap_examples(), dev, SIZES, SETTINGS, parent=parent, distill=0.5)
+    assert "gift_wrap" in distilled.intents
+    # The soft targets changed what was learnt (same seed, same data otherwise).
+    assert not torch.equal(plain.model.intent_head[3].weight, distilled.model.intent_head[3].weight)
