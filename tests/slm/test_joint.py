@@ -55,16 +55,24 @@ def test_crf_decodes_only_valid_bio_even_when_emissions_prefer_invalid():
             assert bool(bio_allowed(TAGS)[0][before, after])
 
 
-def test_crf_viterbi_finds_the_most_likely_path():
-    """The decoded path has the lowest NLL of every tag sequence (rows of different lengths)."""
-    torch.manual_seed(2)
+def random_crf(seed: int, *scores: str) -> CRF:
+    """A BIO CRF over one entity type whose named score tables are random."""
+    torch.manual_seed(seed)
     crf = CRF(["O", "B-a", "I-a"])
     with torch.no_grad():
-        crf.transitions.normal_()
-        crf.start.normal_()
-        crf.end.normal_()
-    emissions = torch.randn(2, 4, 3)
-    mask = torch.tensor([[True] * 4, [True, True, True, False]])
+        for name in scores:
+            getattr(crf, name).normal_()
+    return crf
+
+
+# Two rows, the second one position shorter.
+RAGGED_MASK = torch.tensor([[True] * 4, [True, True, True, False]])
+
+
+def test_crf_viterbi_finds_the_most_likely_path():
+    """The decoded path has the lowest NLL of every tag sequence (rows of different lengths)."""
+    crf = random_crf(2, "transitions", "start", "end")
+    emissions, mask = torch.randn(2, 4, 3), RAGGED_MASK
     for row, (length, path) in enumerate(zip([4, 3], crf.decode(emissions, mask))):
         def nll(tags: tuple[int, ...]) -> float:
             padded = torch.tensor([list(tags) + [0] * (4 - length)])
@@ -76,10 +84,7 @@ def test_crf_viterbi_finds_the_most_likely_path():
 
 def test_crf_nll_is_a_proper_likelihood():
     """exp(-nll) summed over every tag sequence of length 3 is 1."""
-    torch.manual_seed(0)
-    crf = CRF(["O", "B-a", "I-a"])
-    with torch.no_grad():
-        crf.transitions.normal_()
+    crf = random_crf(0, "transitions")
     emissions = torch.randn(1, 3, 3)
     mask = torch.ones(1, 3, dtype=torch.bool)
     total = sum(
@@ -90,13 +95,8 @@ def test_crf_nll_is_a_proper_likelihood():
 
 
 def test_crf_marginals_match_brute_force():
-    torch.manual_seed(1)
-    crf = CRF(["O", "B-a", "I-a"])
-    with torch.no_grad():
-        crf.transitions.normal_()
-        crf.end.normal_()
-    emissions = torch.randn(2, 4, 3)
-    mask = torch.tensor([[True] * 4, [True, True, True, False]])
+    crf = random_crf(1, "transitions", "end")
+    emissions, mask = torch.randn(2, 4, 3), RAGGED_MASK
     marginals = crf.marginals(emissions, mask)
     for row, length in enumerate([4, 3]):
         expected = torch.zeros(length, 3)
