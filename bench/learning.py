@@ -74,8 +74,8 @@ def read(model: NLUModel, texts: list[str]) -> tuple[list[str], list[float]]:
     return [model.intents[i] for i in probabilities.argmax(-1).tolist()], values.tolist()
 
 
-def train(examples: list[Example], dev: list[Example], settings: TrainSettings, parent: NLUModel | None) -> NLUModel:
-    return train_nlu(examples, dev, ModelSizes(), settings, parent=parent)
+def train(examples: list[Example], dev: list[Example], settings: TrainSettings, parent: NLUModel | None, distill: float = 0.0) -> NLUModel:
+    return train_nlu(examples, dev, ModelSizes(), settings, parent=parent, distill=distill)
 
 
 def simulate(strategy: str, seed_set: list[Example], traffic: list[Example], dev: list[Example], test: list[Example],
@@ -167,7 +167,7 @@ def run_new_intent(intent: str, settings: TrainSettings, weight: int) -> dict[st
     before = scores(without, old_test)["intent_accuracy"]
     arms = {}
     for arm, distill in (("default", 0.0), ("distilled", DISTILL)):
-        grown = train_nlu(old_seed + newcomers * weight, data.dev, ModelSizes(), settings, parent=without, distill=distill)
+        grown = train(old_seed + newcomers * weight, data.dev, settings, without, distill)
         drop = round(before - scores(grown, old_test)["intent_accuracy"], 4)
         arms[arm] = {"accuracy": scores(grown, new_test)["intent_accuracy"], "old_intents_drop": drop}
         log(f"new intent {intent} ({arm}): {arms[arm]}")

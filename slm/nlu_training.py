@@ -127,6 +127,7 @@ def train_nlu(
     model.to(device)
     nlu = NLUModel(model, tokenizer, chars, intents, tags)
     teacher: dict[str, torch.Tensor] = {}
+    no_teacher = torch.zeros(len(intents))  # the soft-target row of an example without one
     if parent is not None:
         new_intents = [name for name in intents if name not in parent.intents]
         imprint_new_intents(nlu, {name: [e.text for e in train if e.intent == name] for name in new_intents}, new_intents)
@@ -142,8 +143,7 @@ def train_nlu(
         intent_ids = torch.tensor([i.intent for i in chunk])
         if not teacher:
             return batch.to(to), (intent_ids.to(to), tag_ids.to(to))
-        none = torch.zeros(len(intents))
-        soft = torch.stack([teacher.get(i.text, none) for i in chunk])
+        soft = torch.stack([teacher.get(i.text, no_teacher) for i in chunk])
         return batch.to(to), (intent_ids.to(to), tag_ids.to(to), soft.to(to))
 
     def evaluate(_: torch.nn.Module) -> dict[str, float]:

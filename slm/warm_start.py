@@ -4,9 +4,9 @@ Rasa's ``--finetune`` refuses new intents and entities; here the new model gets 
 of the old one, and the label-indexed ones (intent and slot output rows, CRF transitions)
 are copied row by row for the labels both know. A new entity type starts from a fresh row, a
 new intent from its examples (`imprint_new_intents`); a label the new data no longer has is
-dropped. When new intents arrive, the old intents' examples also learn the parent's own
-intent distribution (`parent_targets`, knowledge distillation), so that the newcomer does not
-take its neighbours' messages. The tokenizer is the old one,
+dropped. Optionally, when new intents arrive, the old intents' examples also learn the
+parent's own intent distribution (`parent_targets`, knowledge distillation), so that a
+newcomer takes fewer of its neighbours' messages. The tokenizer is the old one,
 grown by a piece for each frequent word it shatters (`slm.vocab_growth`: old ids keep
 their rows, new rows start from the pieces they replace); the character vocabulary is the
 old one (the character CNN covers unseen words), so nothing learnt is discarded.
@@ -94,14 +94,13 @@ def imprint_new_intents(nlu: NLUModel, texts_by_intent: dict[str, list[str]], ne
         nlu.model.train(was_training)
 
 
-
 @torch.no_grad()
 def parent_targets(
     parent: NLUModel, texts: list[str], gold: list[str], intents: list[str], weight: float = 1.0
 ) -> dict[str, torch.Tensor]:
     """The parent's softened intent distribution (over ``intents``: zero on intents it lacks)
     for each text it already reads right, keyed by text; each sums to ``weight``, its share of
-    the loss next to the gold label's.
+    the loss next to the gold label's. ``parent`` is a trained model, so in eval mode.
 
     Messages the parent gets wrong (corrections, typically) and those of intents it lacks keep
     their gold label alone: distilling there would pull towards the parent's mistake.
@@ -110,12 +109,7 @@ def parent_targets(
     if not distinct:
         return {}
     label_of = dict(zip(texts, gold))
-    was_training = parent.model.training
-    parent.model.eval()
-    try:
-        logits = parent.logits(distinct)
-    finally:
-        parent.model.train(was_training)
+    logits = parent.logits(distinct)
     columns = torch.tensor([intents.index(name) for name in parent.intents])
     soft = torch.zeros(len(distinct), len(intents))
     soft[:, columns] = torch.softmax(logits / DISTILL_TEMPERATURE, dim=-1) * weight
