@@ -1,13 +1,15 @@
 """Custom actions of the example shop bot, backed by a small demo order database.
 
 The database (SQLite, ``<data_dir>/shop.db``) is created with demo orders the first time an
-action needs it; delete the file to start over. A real shop would call its order system here.
+action needs it; delete the file (with the bot stopped) to start over. A real shop would call
+its order system here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +60,9 @@ def _seeded(connection: sqlite3.Connection) -> bool:
     return connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'orders'").fetchone() is not None
 
 
-def _connect(data_dir: Path) -> sqlite3.Connection:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(data_dir / "shop.db", timeout=30)
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=30)
     connection.row_factory = sqlite3.Row
     if not _seeded(connection):
         # Several conversations (or worker processes) may get here at once: one creates, the others wait.
@@ -73,6 +75,18 @@ def _connect(data_dir: Path) -> sqlite3.Connection:
             connection.executemany("INSERT INTO stock VALUES (?, ?, ?, ?)", STOCK)
         connection.commit()
     return connection
+
+
+_opened = threading.local()  # each thread keeps its connections: opening one costs more than a query
+
+
+def _connect(data_dir: Path) -> sqlite3.Connection:
+    """This thread's connection to the shop database of ``data_dir``, opened (and seeded) once."""
+    connections: dict[Path, sqlite3.Connection] = _opened.__dict__.setdefault("connections", {})
+    path = data_dir / "shop.db"
+    if path not in connections:
+        connections[path] = _open(path)
+    return connections[path]
 
 
 async def _query(context: ActionContext, sql: str, *args: Any, write: bool = False) -> list[dict[str, Any]]:

@@ -17,10 +17,12 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from sqlalchemy import Table, insert
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import event as sa_event
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, create_engine, select
@@ -28,6 +30,11 @@ from sqlmodel import Session, col, create_engine, select
 from bot.storage.tables import Annotation, Conversation, Event, ModelVersion, utc_now
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Multi-row "insert, or update on conflict" statements, per supported database.
+UPSERTS: dict[str, Callable[[Table], Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+CONVERSATION_COLUMNS = [column.name for column in Conversation.__table__.columns]  # type: ignore[attr-defined]
+CONVERSATION_UPDATES = ("updated_at", "session", "state", "handed_off")  # what a turn may change
+EVENT_COLUMNS = [column.name for column in Event.__table__.columns if column.name != "id"]  # type: ignore[attr-defined]
 
 
 class StorageUnavailable(RuntimeError):
@@ -73,6 +80,9 @@ class ConversationStore:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
         self.engine = make_engine(url)
+        if self.engine.dialect.name not in UPSERTS:
+            raise StorageUnavailable(f"unsupported database {self.engine.dialect.name!r}: slmbot stores conversations in SQLite or PostgreSQL")
+        self.upsert = UPSERTS[self.engine.dialect.name]
         self.write_lock = threading.Lock()
 
     def migrate(self) -> None:
@@ -134,15 +144,25 @@ class ConversationStore:
         return outcomes
 
     def _write(self, turns: list[TurnWrite]) -> None:
-        with _storage_errors(), self.write_lock, Session(self.engine, expire_on_commit=False) as session:
+        """One transaction of plain statements: an upsert per conversation and one multi-row
+        insert of all events (the ORM's merge and flush cost several times more per turn).
+        The events get their ids back, as if the ORM had stored them."""
+        now = utc_now()
+        for turn in turns:
+            turn.conversation.updated_at = now
+        conversations = [{name: getattr(turn.conversation, name) for name in CONVERSATION_COLUMNS} for turn in turns]
+        events = [event for turn in turns for event in turn.events]
+        with _storage_errors(), self.write_lock, self.engine.begin() as connection:
+            upsert = self.upsert(Conversation.__table__)
+            changing = {name: upsert.excluded[name] for name in CONVERSATION_UPDATES}
+            connection.execute(upsert.on_conflict_do_update(index_elements=["id"], set_=changing), conversations)
+            if events:
+                rows = [{name: getattr(event, name) for name in EVENT_COLUMNS} for event in events]
+                inserted = connection.execute(insert(Event.__table__).returning(Event.__table__.c.id, sort_by_parameter_order=True), rows)
+                for event, event_id in zip(events, inserted.scalars()):
+                    event.id = event_id
             for turn in turns:
-                turn.conversation.updated_at = utc_now()
-                session.merge(turn.conversation)
-            session.flush()
-            for turn in turns:
-                session.add_all(turn.events)
-                _mark_delivered(session, turn.delivered)
-            session.commit()
+                _mark_delivered(connection, turn.delivered)
 
     def events(
         self, conversation_id: str, *, kinds: tuple[str, ...] | None = None, last: int | None = None
@@ -343,9 +363,9 @@ def _activate(session: Session, record: ModelVersion) -> None:
     session.add(record)
 
 
-def _mark_delivered(session: Session, event_ids: Sequence[int]) -> None:
+def _mark_delivered(connection: Session | Connection, event_ids: Sequence[int]) -> None:
     if event_ids:
-        session.exec(update(Event).where(col(Event.id).in_(event_ids)).values(delivered=True))
+        connection.execute(update(Event).where(col(Event.id).in_(event_ids)).values(delivered=True))
 
 
 @contextmanager

@@ -21,11 +21,14 @@ def test_a_turn_is_saved_with_its_events_in_order(store):
         Event(conversation_id="rest:ann", kind="user", text="hi", intent="greet", confidence=0.9, entities=[], model_version="abc"),
         Event(conversation_id="rest:ann", kind="bot", text="Hello!", source="template", response="utter_greet"),
     ])
-    conversation.state = {"stack": [{"flow": "x"}]}
-    store.save_turn(conversation, [Event(conversation_id="rest:ann", kind="user", text="bye")])
+    created = store.conversation("rest:ann").created_at
+    conversation.state, conversation.session, conversation.handed_off = {"stack": [{"flow": "x"}]}, 2, True
+    bye = Event(conversation_id="rest:ann", kind="user", text="bye")
+    store.save_turn(conversation, [bye])
     loaded = store.conversation("rest:ann")
-    assert loaded.state == {"stack": [{"flow": "x"}]}
+    assert (loaded.state, loaded.session, loaded.handed_off, loaded.created_at) == ({"stack": [{"flow": "x"}]}, 2, True, created)
     assert [e.text for e in store.events("rest:ann")] == ["hi", "Hello!", "bye"]
+    assert bye.id == store.events("rest:ann")[-1].id  # a stored event knows its id, as the ORM would set it
     assert store.events("rest:ann", kinds=("bot",))[0].response == "utter_greet"
     assert store.conversation("rest:nobody") is None
 
