@@ -83,7 +83,9 @@ def make_batch(
     """
     T = max(1, min(max_pieces, max(len(e.ids) for e in encodings)))
     W = max(1, max(word_count(e, T) for e in encodings))
-    C = max_word_chars
+    # Characters past the batch's longest word would only be padding: its embedding is zero,
+    # exactly what the convolution pads with, so leaving them out changes no result.
+    C = max(1, min(max_word_chars, max((e - s for encoding in encodings for s, e in encoding.words), default=1)))
     # Built as Python lists and converted once: per-element tensor writes dominate otherwise.
     pieces, char_ids, starts, lengths, word_counts = [], [], [], [], []
     pool: list[tuple[int, int, int, float]] = []  # (row, word, piece, weight) entries of word_pool
