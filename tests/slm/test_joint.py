@@ -1,7 +1,9 @@
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from slm.crf import CRF, bio_allowed
 from slm.datasets import load_examples
@@ -119,6 +121,20 @@ def test_shapes(tiny_path):
     assert torch.allclose(batch.word_pool.sum(-1)[batch.word_mask], torch.ones(int(batch.word_mask.sum())))
     assert loss.ndim == 0 and loss.item() > 0
     assert nlu.model(batch)[1] is None
+
+
+def test_characters_pad_to_the_longest_word_and_more_padding_changes_nothing(tiny_path):
+    """Batches pad characters only to their longest word: that must give exactly what padding
+    to ``max_word_chars`` gives, because the padding embedding is zero, as the convolution pads."""
+    _, nlu, items = tiny_setup(tiny_path)
+    batch, _ = collate(nlu, items[:5])
+    longest = max(e - s for i in items[:5] for s, e in i.encoding.words)
+    assert batch.chars.shape[2] == min(longest, nlu.model.config.max_word_chars) < nlu.model.config.max_word_chars
+    wide = replace(batch, chars=F.pad(batch.chars, (0, nlu.model.config.max_word_chars - batch.chars.shape[2])))
+    with torch.no_grad():
+        narrow_out, wide_out = nlu.model(batch)[0], nlu.model(wide)[0]
+    assert torch.allclose(narrow_out.intent_logits, wide_out.intent_logits, atol=1e-5)
+    assert torch.allclose(narrow_out.tag_emissions, wide_out.tag_emissions, atol=1e-5)
 
 
 def test_overfits_a_tiny_batch(tiny_path):
