@@ -48,7 +48,7 @@ from slm.examples import Example
 from slm.joint import ModelSizes
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
-from slm.nlu_training import train_nlu
+from slm.nlu_training import NLU_TRAINING, train_nlu
 from slm.train import TrainSettings
 
 SNIPS = SHARED_DATA / "snips"
@@ -195,7 +195,7 @@ def main() -> None:
         sys.exit(f"{SNIPS} not found: this benchmark needs ../shared/data/snips")
     torch.set_num_threads(1)
     data = deployment()
-    settings = TrainSettings(epochs=args.epochs, patience=5, device="cpu")
+    settings = replace(NLU_TRAINING, epochs=args.epochs, patience=5, device="cpu")
     new_intents = sorted({e.intent for e in data.seed_set}) if args.new_intents is None else args.new_intents
     strategies = (["active", "random"] if args.strategy == "both" else [args.strategy]) if "loop" in args.parts else []
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from bot.flows import Policy
 from slm.joint import ModelSizes
+from slm.nlu_training import NLU_TRAINING
 from slm.seq2seq import Seq2SeqConfig
 from slm.train import TrainSettings
 
@@ -28,7 +29,7 @@ class NLUSettings:
     data: Path = Path("intents")
     dev_share: float = 0.1
     model: ModelSizes = field(default_factory=ModelSizes)
-    training: TrainSettings = field(default_factory=TrainSettings)
+    training: TrainSettings = field(default_factory=lambda: replace(NLU_TRAINING))
 
 
 @dataclass(frozen=True)
@@ -213,9 +214,10 @@ class Config:
         return self.models_dir / "nlu"
 
 
-def _section(cls: type[T], values: dict[str, Any], where: str) -> T:
-    """Build settings dataclass ``cls`` from a TOML table, rejecting unknown keys and wrong types."""
-    defaults = cls()  # every settings class has defaults for all fields
+def _section(cls: type[T], values: dict[str, Any], where: str, defaults: T | None = None) -> T:
+    """Build settings dataclass ``cls`` from a TOML table, rejecting unknown keys and wrong types;
+    keys the table lacks keep ``defaults`` (``cls()`` unless given)."""
+    defaults = cls() if defaults is None else defaults  # every settings class has defaults for all fields
     names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
     for key, value in values.items():
         if key not in names:
@@ -230,7 +232,7 @@ def _section(cls: type[T], values: dict[str, Any], where: str) -> T:
         if not valid:
             raise ConfigError(f"{where}: '{key}' must be {expected.__name__}, got {value!r}")
     converted = {k: Path(v) if isinstance(getattr(defaults, k), Path) else tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**converted)
+    return replace(defaults, **converted)  # type: ignore[type-var]
 
 
 def load_config(path: Path) -> Config:
@@ -250,7 +252,7 @@ def load_config(path: Path) -> Config:
     project = dict(raw.get("project", {}))
     nlu = dict(raw.get("nlu", {}))
     model = _section(ModelSizes, nlu.pop("model", {}), f"{path}: [nlu.model]")
-    training = _section(TrainSettings, nlu.pop("training", {}), f"{path}: [nlu.training]")
+    training = _section(TrainSettings, nlu.pop("training", {}), f"{path}: [nlu.training]", NLU_TRAINING)
     basics = _section(NLUSettings, nlu, f"{path}: [nlu]")
     nlu_settings = NLUSettings(data=root / basics.data, dev_share=basics.dev_share, model=model, training=training)
     server = _section(ServerSettings, raw.get("server", {}), f"{path}: [server]")

@@ -11,13 +11,15 @@ import math
 import os
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Generic, Sequence, TypeVar
+from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 import torch
 from torch import distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 Item = TypeVar("Item")
 Collate = Callable[[Sequence[Item], torch.device], tuple[object, object]]
@@ -36,6 +38,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "auto"
     grad_clip: float = 1.0
+    ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights, this decay per step
 
 
 @dataclass
@@ -157,6 +160,8 @@ class _Trainer(Generic[Item]):
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.generator = torch.Generator().manual_seed(settings.seed)
         self.autocast = device.type == "cuda"
+        # The average starts at the weights after the first step, then follows every step.
+        self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema)) if settings.ema > 0 else None
 
     def epoch(self, collate: Collate) -> float:
         self.model.train()
@@ -173,8 +178,28 @@ class _Trainer(Generic[Item]):
             nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
+            if self.average is not None:
+                self.average.update_parameters(self.model)
             total, steps = total + loss.item(), steps + 1
         return total / max(1, steps)
+
+    @contextmanager
+    def judged_weights(self) -> Iterator[None]:
+        """Inside, the model holds the weights to evaluate and keep: the moving average when
+        ``ema`` is on (a smoother pick than the last step's), else its own."""
+        if self.average is None:
+            yield
+            return
+        own = [p.detach().clone() for p in self.model.parameters()]
+        with torch.no_grad():
+            for parameter, averaged in zip(self.model.parameters(), self.average.module.parameters()):
+                parameter.copy_(averaged)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for parameter, kept in zip(self.model.parameters(), own):
+                    parameter.copy_(kept)
 
     def _batches(self, indices: list[int]) -> list[list[int]]:
         """Batches of similar length (less padding), in random order.
@@ -222,12 +247,13 @@ def fit(
     for epoch in range(1, settings.epochs + 1):
         loss = trainer.epoch(collate)
         model.eval()
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=trainer.autocast):
-            scores = evaluate(model)
-        improved = scores[score_key] > best_score
-        if improved:
-            best_score, best_scores, best_epoch = scores[score_key], scores, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        with trainer.judged_weights():
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=trainer.autocast):
+                scores = evaluate(model)
+            improved = scores[score_key] > best_score
+            if improved:
+                best_score, best_scores, best_epoch = scores[score_key], scores, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if on_epoch is not None and world.is_main:
             on_epoch(EpochReport(epoch, loss, scores, improved))
         if epoch - best_epoch >= settings.patience:

@@ -17,10 +17,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import event as sa_event
-from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError

@@ -35,3 +35,13 @@ def test_bad_settings_name_the_file_and_key(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+def test_nlu_training_averages_weights_unless_told_otherwise(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[nlu.training]\nepochs = 3\n")
+    config = load_config(path)
+    assert (config.nlu.training.epochs, config.nlu.training.ema) == (3, 0.99)  # a table keeps the keys it lacks
+    assert config.generator.training.ema == 0.0
+    path.write_text("[nlu.training]\nema = 0.0\n")
+    assert load_config(path).nlu.training.ema == 0.0

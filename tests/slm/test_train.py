@@ -1,11 +1,13 @@
 """A short real training run: reproducible under a seed, early stopping keeps the best epoch."""
 
+import pytest
 import torch
+from torch import nn
 
 from slm.datasets import load_examples, split_dev
 from slm.joint import ModelSizes
 from slm.nlu_training import train_nlu
-from slm.train import TrainSettings
+from slm.train import TrainSettings, fit
 
 SIZES = ModelSizes(vocab_size=200, d_model=32, n_layers=1, n_heads=2, d_ff=64, dropout=0.0)
 
@@ -43,3 +45,41 @@ def test_learns_the_tiny_task(tiny_path):
     parsed = nlu.parse("where is order B-2001")
     assert parsed.intent == "order_status"
     assert [(e.entity, e.value) for e in parsed.entities] == [("order_id", "B-2001")]
+
+
+class Scalar(nn.Module):
+    """One weight pulled towards the target; remembers the weight each training step started from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+        self.seen: list[float] = []
+
+    def forward(self, _inputs, target):
+        self.seen.append(self.w.item())
+        return None, ((self.w - target) ** 2).mean()
+
+
+def fit_scalar(ema: float) -> tuple[Scalar, list[float]]:
+    """Six epochs of one step each; every epoch scores higher, so the last one's weights are kept."""
+    model, judged = Scalar(), []
+
+    def evaluate(module: nn.Module) -> dict[str, float]:
+        judged.append(module.w.item())
+        return {"score": float(len(judged))}
+
+    settings = TrainSettings(epochs=6, batch_size=1, lr=0.1, warmup=0.0, weight_decay=0.0, patience=10, device="cpu", ema=ema)
+    fit(model, [1.0], lambda chunk, _device: (None, torch.tensor(chunk)), evaluate, "score", settings)
+    return model, judged
+
+
+def test_ema_judges_and_keeps_the_moving_average_without_changing_training():
+    raw, raw_judged = fit_scalar(ema=0.0)
+    averaged, ema_judged = fit_scalar(ema=0.5)
+    assert averaged.seen == raw.seen  # training itself follows the same path
+    steps = raw_judged  # without ema, each epoch is judged on the weights after its one step
+    expected = [steps[0]]  # the average starts at the first step's weights
+    for weight in steps[1:]:
+        expected.append(0.5 * expected[-1] + 0.5 * weight)
+    assert ema_judged == pytest.approx(expected)
+    assert averaged.w.item() == pytest.approx(expected[-1]) and expected[-1] < raw.w.item()
