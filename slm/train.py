@@ -19,7 +19,7 @@ import torch
 from torch import distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 Item = TypeVar("Item")
 Collate = Callable[[Sequence[Item], torch.device], tuple[object, object]]
@@ -38,7 +38,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "auto"
     grad_clip: float = 1.0
-    ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights, this decay per step
+    ema: float = 0.0  # > 0: evaluate and keep a moving average of the weights, at most this decay per step
 
 
 @dataclass
@@ -130,6 +130,19 @@ def _linear_schedule(warmup_steps: int, total_steps: int) -> Callable[[int], flo
     return factor
 
 
+def _ramped_ema(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+    """An exponential moving average of the weights whose decay grows with the steps averaged,
+    (1 + n) / (10 + n) up to ``decay``: a run of a few dozen steps (a small project) averages
+    over its recent steps, not over the near-random weights of its first ones."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], steps: torch.Tensor) -> None:
+        n = float(steps)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+
+    return update
+
+
 class _Trainer(Generic[Item]):
     """State of one `fit` call (kept in an object so the loop body stays readable)."""
 
@@ -160,8 +173,7 @@ class _Trainer(Generic[Item]):
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.generator = torch.Generator().manual_seed(settings.seed)
         self.autocast = device.type == "cuda"
-        # The average starts at the weights after the first step, then follows every step.
-        self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema)) if settings.ema > 0 else None
+        self.average = AveragedModel(model, multi_avg_fn=_ramped_ema(settings.ema)) if settings.ema > 0 else None
 
     def epoch(self, collate: Collate) -> float:
         self.model.train()

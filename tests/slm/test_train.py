@@ -61,14 +61,14 @@ class Scalar(nn.Module):
 
 
 def fit_scalar(ema: float) -> tuple[Scalar, list[float]]:
-    """Six epochs of one step each; every epoch scores higher, so the last one's weights are kept."""
+    """Twelve epochs of one step each; every epoch scores higher, so the last one's weights are kept."""
     model, judged = Scalar(), []
 
     def evaluate(module: nn.Module) -> dict[str, float]:
         judged.append(module.w.item())
         return {"score": float(len(judged))}
 
-    settings = TrainSettings(epochs=6, batch_size=1, lr=0.1, warmup=0.0, weight_decay=0.0, patience=10, device="cpu", ema=ema)
+    settings = TrainSettings(epochs=12, batch_size=1, lr=0.05, warmup=0.0, weight_decay=0.0, patience=10, device="cpu", ema=ema)
     fit(model, [1.0], lambda chunk, _device: (None, torch.tensor(chunk)), evaluate, "score", settings)
     return model, judged
 
@@ -79,7 +79,8 @@ def test_ema_judges_and_keeps_the_moving_average_without_changing_training():
     assert averaged.seen == raw.seen  # training itself follows the same path
     steps = raw_judged  # without ema, each epoch is judged on the weights after its one step
     expected = [steps[0]]  # the average starts at the first step's weights
-    for weight in steps[1:]:
-        expected.append(0.5 * expected[-1] + 0.5 * weight)
+    for count, weight in enumerate(steps[1:], start=1):
+        decay = min(0.5, (1 + count) / (10 + count))  # ramps up, then stays at the setting
+        expected.append(decay * expected[-1] + (1 - decay) * weight)
     assert ema_judged == pytest.approx(expected)
     assert averaged.w.item() == pytest.approx(expected[-1]) and expected[-1] < raw.w.item()
