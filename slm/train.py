@@ -241,7 +241,8 @@ def fit(
     on_epoch: Callable[[EpochReport], None] | None = None,
     length: Callable[[Item], int] | None = None,
 ) -> FitResult:
-    """Train ``model`` in place, keeping the weights of the epoch with the best ``score_key``.
+    """Train ``model`` in place, keeping the weights of the epoch with the best ``score_key``
+    (with ``settings.ema``, the moving average of the weights is what is scored and kept).
 
     Args:
         model: returns ``(output, loss)`` from ``model(inputs, targets)``; already on its device.
