@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ from bench.data import SHARED_DATA
 from slm.datasets import load_examples
 from slm.joint import ModelSizes
 from slm.nlu import NLUModel
-from slm.nlu_training import NLU_TRAINING, train_nlu
+from slm.nlu_training import train_nlu
+from slm.train import TrainSettings
 
 DATA = SHARED_DATA / "snips"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -54,7 +54,7 @@ def run(device: str, tiny: bool) -> dict[str, object]:
     if tiny:
         train, dev = train[:300], dev[:60]
     sizes = TINY if tiny else ModelSizes()
-    settings = replace(NLU_TRAINING, device=device, epochs=1 if tiny else 15, batch_size=32 if tiny else 128, lr=2e-3, patience=5)
+    settings = TrainSettings(device=device, epochs=1 if tiny else 15, batch_size=32 if tiny else 128, lr=2e-3, patience=5)
     started = time.perf_counter()
     nlu = train_nlu(train, dev, sizes, settings)
     seconds = time.perf_counter() - started

@@ -5,8 +5,8 @@ rest arrives as user traffic in 5 rounds. After each round 300 messages are labe
 their gold labels, as a reviewer would) chosen (a) by the active-learning queue, ranked as
 `bot.annotation` ranks it (messages the live model now reads differently from the model that
 logged them first, then by normalised entropy of the live model's intent distribution), or
-(b) at random, and the model is fine-tuned from the live one (`slm.warm_start`) on everything
-labelled so far, each labelled message counted ``--weight`` times; intent accuracy and slot
+(b) at random, and the model is fine-tuned from the live one (`slm.warm_start`, keeping the
+moving average of its weights, ``[retrain] ema``) on everything labelled so far, each labelled message counted ``--weight`` times; intent accuracy and slot
 F1 are measured on the SNIPS test set.
 
 Also: the evaluation gate (`bot.retrain.judge`) against a candidate trained on shuffled
@@ -42,13 +42,14 @@ from PIL import Image, ImageDraw, ImageFont
 from bench.data import SHARED_DATA
 from bench.timing import log, publish
 from bot.annotation import informativeness
+from bot.config import RetrainSettings
 from bot.retrain import GateReport, judge
 from slm.datasets import load_examples
 from slm.examples import Example
 from slm.joint import ModelSizes
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
-from slm.nlu_training import NLU_TRAINING, train_nlu
+from slm.nlu_training import train_nlu
 from slm.train import TrainSettings
 
 SNIPS = SHARED_DATA / "snips"
@@ -75,6 +76,10 @@ def read(model: NLUModel, texts: list[str]) -> tuple[list[str], list[float]]:
 
 
 def train(examples: list[Example], dev: list[Example], settings: TrainSettings, parent: NLUModel | None, distill: float = 0.0) -> NLUModel:
+    """A first model (no ``parent``), or one fine-tuned from ``parent`` keeping the moving average
+    of its weights, as `slmbot retrain` does (``[retrain] ema``)."""
+    if parent is not None:
+        settings = replace(settings, ema=RetrainSettings().ema)
     return train_nlu(examples, dev, ModelSizes(), settings, parent=parent, distill=distill)
 
 
@@ -195,7 +200,7 @@ def main() -> None:
         sys.exit(f"{SNIPS} not found: this benchmark needs ../shared/data/snips")
     torch.set_num_threads(1)
     data = deployment()
-    settings = replace(NLU_TRAINING, epochs=args.epochs, patience=5, device="cpu")
+    settings = TrainSettings(epochs=args.epochs, patience=5, device="cpu")
     new_intents = sorted({e.intent for e in data.seed_set}) if args.new_intents is None else args.new_intents
     strategies = (["active", "random"] if args.strategy == "both" else [args.strategy]) if "loop" in args.parts else []
 

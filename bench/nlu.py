@@ -25,14 +25,15 @@ from slm.datasets import load_examples
 from slm.joint import ModelSizes
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
-from slm.nlu_training import NLU_TRAINING, train_nlu
+from slm.nlu_training import train_nlu
+from slm.train import TrainSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ("intent_accuracy", "slot_f1", "frame_accuracy", "train_seconds", "p50_ms", "p99_ms", "per_second", "model_mb")
 
 # The configuration the benchmark measures (also the defaults of `slmbot nlu train`).
 SIZES = ModelSizes()
-SETTINGS = NLU_TRAINING
+SETTINGS = TrainSettings()
 
 
 def measure(predict_batch, parse_one, test, train_seconds: float, model_dir: Path) -> dict[str, float]:

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 from bot.flows import Policy
 from slm.joint import ModelSizes
-from slm.nlu_training import NLU_TRAINING
 from slm.seq2seq import Seq2SeqConfig
 from slm.train import TrainSettings
 
@@ -29,7 +28,7 @@ class NLUSettings:
     data: Path = Path("intents")
     dev_share: float = 0.1
     model: ModelSizes = field(default_factory=ModelSizes)
-    training: TrainSettings = field(default_factory=lambda: replace(NLU_TRAINING))
+    training: TrainSettings = field(default_factory=TrainSettings)
 
 
 @dataclass(frozen=True)
@@ -149,7 +148,9 @@ class RetrainSettings:
     bring new intents, the old examples the live model reads right also learn its own intent
     distribution, counted ``distill`` next to the gold label, so that a newcomer takes fewer
     of its neighbours' messages (at the price of learning the newcomer more slowly; off by
-    default, see the learning benchmark).
+    default, see the learning benchmark). ``ema``: dev scores judge, and the candidate keeps, a
+    moving average of the weights with at most this decay per step (0: the last step's), so
+    each retraining on more labels reliably scores higher (see the learning benchmark).
     ``pseudo_labels`` adds unannotated messages the live model parsed with at least
     ``pseudo_label_confidence`` (off: a model learning from itself can drift).
     """
@@ -161,6 +162,7 @@ class RetrainSettings:
     annotation_weight: int = 3
     new_pieces: int = 500
     distill: float = 0.0
+    ema: float = 0.99
     seed: int = 0
     pseudo_labels: bool = False
     pseudo_label_confidence: float = 0.95
@@ -214,10 +216,9 @@ class Config:
         return self.models_dir / "nlu"
 
 
-def _section(cls: type[T], values: dict[str, Any], where: str, defaults: T | None = None) -> T:
-    """Build settings dataclass ``cls`` from a TOML table, rejecting unknown keys and wrong types;
-    keys the table lacks keep ``defaults`` (``cls()`` unless given)."""
-    defaults = cls() if defaults is None else defaults  # every settings class has defaults for all fields
+def _section(cls: type[T], values: dict[str, Any], where: str) -> T:
+    """Build settings dataclass ``cls`` from a TOML table, rejecting unknown keys and wrong types."""
+    defaults = cls()  # every settings class has defaults for all fields
     names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
     for key, value in values.items():
         if key not in names:
@@ -232,7 +233,7 @@ def _section(cls: type[T], values: dict[str, Any], where: str, defaults: T | Non
         if not valid:
             raise ConfigError(f"{where}: '{key}' must be {expected.__name__}, got {value!r}")
     converted = {k: Path(v) if isinstance(getattr(defaults, k), Path) else tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return replace(defaults, **converted)  # type: ignore[type-var]
+    return cls(**converted)
 
 
 def load_config(path: Path) -> Config:
@@ -252,7 +253,7 @@ def load_config(path: Path) -> Config:
     project = dict(raw.get("project", {}))
     nlu = dict(raw.get("nlu", {}))
     model = _section(ModelSizes, nlu.pop("model", {}), f"{path}: [nlu.model]")
-    training = _section(TrainSettings, nlu.pop("training", {}), f"{path}: [nlu.training]", NLU_TRAINING)
+    training = _section(TrainSettings, nlu.pop("training", {}), f"{path}: [nlu.training]")
     basics = _section(NLUSettings, nlu, f"{path}: [nlu]")
     nlu_settings = NLUSettings(data=root / basics.data, dev_share=basics.dev_share, model=model, training=training)
     server = _section(ServerSettings, raw.get("server", {}), f"{path}: [server]")

@@ -202,7 +202,7 @@ def retrain(
     live_dir, project_train, project_dev = inputs.live_dir, inputs.project_train, inputs.project_dev
     annotated_train, holdout, extra = inputs.annotated_train, inputs.holdout, inputs.pseudo_labelled
     live = NLUModel.load(live_dir)
-    training = replace(config.nlu.training, epochs=settings.epochs, lr=settings.lr, seed=settings.seed, device=device)
+    training = replace(config.nlu.training, epochs=settings.epochs, lr=settings.lr, ema=settings.ema, seed=settings.seed, device=device)
     # Annotated examples are few and were chosen because the model got them wrong: weigh them up.
     weighted = annotated_train * settings.annotation_weight
     candidate = train_nlu(

@@ -24,11 +24,6 @@ from slm.vocab_growth import grow_tokenizer, shattered_words
 from slm.warm_start import encoder_config as encoder_config_of
 from slm.warm_start import imprint_new_intents, parent_targets, warm_start
 
-# The joint model's training defaults. Dev scores judge, and the model keeps, a moving average
-# of the weights (decay 0.99 per step): one epoch's pick no longer swings with the last few
-# batches, so a model fine-tuned on more labels reliably scores higher (bench/learning.py).
-NLU_TRAINING = TrainSettings(ema=0.99)
-
 
 @dataclass
 class Encoded:
@@ -84,7 +79,7 @@ def train_nlu(
     train: Sequence[Example],
     dev: Sequence[Example],
     sizes: ModelSizes = ModelSizes(),
-    settings: TrainSettings = NLU_TRAINING,
+    settings: TrainSettings = TrainSettings(),
     init: Path | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     parent: NLUModel | None = None,

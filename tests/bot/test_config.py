@@ -37,11 +37,10 @@ def test_bad_settings_name_the_file_and_key(tmp_path, content, message):
         load_config(path)
 
 
-def test_nlu_training_averages_weights_unless_told_otherwise(tmp_path):
+def test_retraining_keeps_a_moving_average_unless_told_otherwise(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text("[nlu.training]\nepochs = 3\n")
+    path.write_text("[retrain]\nepochs = 3\n")
     config = load_config(path)
-    assert (config.nlu.training.epochs, config.nlu.training.ema) == (3, 0.99)  # a table keeps the keys it lacks
-    assert config.generator.training.ema == 0.0
-    path.write_text("[nlu.training]\nema = 0.0\n")
-    assert load_config(path).nlu.training.ema == 0.0
+    assert (config.retrain.epochs, config.retrain.ema, config.nlu.training.ema) == (3, 0.99, 0.0)
+    path.write_text("[retrain]\nema = 0.0\n")
+    assert load_config(path).retrain.ema == 0.0
