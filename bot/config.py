@@ -150,7 +150,7 @@ class RetrainSettings:
     of its neighbours' messages (at the price of learning the newcomer more slowly; off by
     default, see the learning benchmark). ``ema``: dev scores judge, and the candidate keeps, a
     moving average of the weights with at most this decay per step (0: the last step's), so
-    each retraining on more labels reliably scores higher (see the learning benchmark).
+    successive retrainings move more steadily (see the learning benchmark).
     ``pseudo_labels`` adds unannotated messages the live model parsed with at least
     ``pseudo_label_confidence`` (off: a model learning from itself can drift).
     """
