@@ -21,7 +21,7 @@ The parts run side by side, one process and one CPU thread each (``--jobs``); ``
 runs some of them and keeps the saved results of the others.
 
     python -m bench.learning [--json] [--rounds 5] [--per-round 300] [--epochs 15] [--strategy active|random|both]
-                             [--weight 3] [--parts loop gate new-intents] [--new-intents NAME ...] [--jobs 2] [--plot]
+                             [--weight 3] [--ema 0.99] [--parts loop gate new-intents] [--new-intents NAME ...] [--jobs 2] [--plot]
 """
 
 from __future__ import annotations
@@ -76,10 +76,10 @@ def read(model: NLUModel, texts: list[str]) -> tuple[list[str], list[float]]:
 
 
 def train(examples: list[Example], dev: list[Example], settings: TrainSettings, parent: NLUModel | None, distill: float = 0.0) -> NLUModel:
-    """A first model (no ``parent``), or one fine-tuned from ``parent`` keeping the moving average
-    of its weights, as `slmbot retrain` does (``[retrain] ema``)."""
-    if parent is not None:
-        settings = replace(settings, ema=RetrainSettings().ema)
+    """A first model (no ``parent``; no moving average, as `slmbot train`), or one fine-tuned from
+    ``parent`` keeping the moving average of its weights with ``settings.ema``, as `slmbot retrain`."""
+    if parent is None:
+        settings = replace(settings, ema=0.0)
     return train_nlu(examples, dev, ModelSizes(), settings, parent=parent, distill=distill)
 
 
@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--strategy", choices=["active", "random", "both"], default="both")
+    parser.add_argument("--ema", type=float, default=RetrainSettings().ema, help="moving-average decay of fine-tuning (as [retrain] ema; 0: off)")
     parser.add_argument("--weight", type=int, default=3, help="times each labelled message counts in training (as [retrain] annotation_weight, default 3)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to run; the saved results of the others are kept")
     parser.add_argument("--new-intents", nargs="*", help="the intents to withhold and learn in turn (default: every SNIPS intent)")
@@ -200,7 +201,7 @@ def main() -> None:
         sys.exit(f"{SNIPS} not found: this benchmark needs ../shared/data/snips")
     torch.set_num_threads(1)
     data = deployment()
-    settings = TrainSettings(epochs=args.epochs, patience=5, device="cpu")
+    settings = TrainSettings(epochs=args.epochs, patience=5, device="cpu", ema=args.ema)
     new_intents = sorted({e.intent for e in data.seed_set}) if args.new_intents is None else args.new_intents
     strategies = (["active", "random"] if args.strategy == "both" else [args.strategy]) if "loop" in args.parts else []
 
