@@ -34,6 +34,8 @@ UPSERTS: dict[str, Callable[[Table], Any]] = {"sqlite": sqlite.insert, "postgres
 CONVERSATION_COLUMNS = [column.name for column in Conversation.__table__.columns]  # type: ignore[attr-defined]
 CONVERSATION_UPDATES = ("updated_at", "session", "state", "handed_off")  # what a turn may change
 EVENT_COLUMNS = [column.name for column in Event.__table__.columns if column.name != "id"]  # type: ignore[attr-defined]
+# All of a turn's events in one statement, their ids read back in the order given.
+INSERT_EVENTS = insert(Event.__table__).returning(Event.__table__.c.id, sort_by_parameter_order=True)  # type: ignore[attr-defined]
 
 
 class StorageUnavailable(RuntimeError):
@@ -81,7 +83,9 @@ class ConversationStore:
         self.engine = make_engine(url)
         if self.engine.dialect.name not in UPSERTS:
             raise StorageUnavailable(f"unsupported database {self.engine.dialect.name!r}: slmbot stores conversations in SQLite or PostgreSQL")
-        self.upsert = UPSERTS[self.engine.dialect.name]
+        upsert = UPSERTS[self.engine.dialect.name](Conversation.__table__)
+        changing = {name: upsert.excluded[name] for name in CONVERSATION_UPDATES}
+        self.save_conversations = upsert.on_conflict_do_update(index_elements=["id"], set_=changing)
         self.write_lock = threading.Lock()
 
     def migrate(self) -> None:
@@ -152,12 +156,10 @@ class ConversationStore:
         conversations = [{name: getattr(turn.conversation, name) for name in CONVERSATION_COLUMNS} for turn in turns]
         events = [event for turn in turns for event in turn.events]
         with _storage_errors(), self.write_lock, self.engine.begin() as connection:
-            upsert = self.upsert(Conversation.__table__)
-            changing = {name: upsert.excluded[name] for name in CONVERSATION_UPDATES}
-            connection.execute(upsert.on_conflict_do_update(index_elements=["id"], set_=changing), conversations)
+            connection.execute(self.save_conversations, conversations)
             if events:
                 rows = [{name: getattr(event, name) for name in EVENT_COLUMNS} for event in events]
-                inserted = connection.execute(insert(Event.__table__).returning(Event.__table__.c.id, sort_by_parameter_order=True), rows)
+                inserted = connection.execute(INSERT_EVENTS, rows)
                 for event, event_id in zip(events, inserted.scalars()):
                     event.id = event_id
             for turn in turns:
