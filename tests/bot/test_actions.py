@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,3 +107,23 @@ def test_http_action_errors_and_timeouts(webhook_server):
     assert slow.error == "action 'hook' timed out after 0.2 s"
     refused = run_http("http://127.0.0.1:9/none")
     assert not refused.ok and "ConnectError" in refused.error
+
+
+def test_example_shop_returns_created_at_once_get_distinct_codes(tmp_path):
+    """The example bot's return codes come from the inserted row, so concurrent returns never
+    share one, and its shop database runs in WAL mode (reads do not wait for writes)."""
+    shop = load_actions_module(Path(__file__).resolve().parents[2] / "dialogues" / "actions.py")
+    runner = ActionRunner(shop, {})
+
+    def context(sender: str) -> ActionContext:
+        slots = {"order_id": "c-3310", "product": "yoga mat", "email": f"{sender}@example.com"}
+        return ActionContext(f"rest:{sender}", sender, "return_item", slots, Path("."), tmp_path)
+
+    async def create_many() -> list:
+        return await asyncio.gather(*(runner.run("create_return", context(f"u{i}")) for i in range(8)))
+
+    results = asyncio.run(create_many())
+    assert all(r.ok and r.data["created"] for r in results)
+    assert sorted(r.data["code"] for r in results) == [f"R-{1000 + i}" for i in range(1, 9)]
+    with sqlite3.connect(tmp_path / "shop.db") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
