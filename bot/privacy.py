@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from bot.storage.tables import Event
+from bot.storage.tables import AnyEvent
 
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 # Written compact or in groups of four: DE89370400440532013000, DE89 3704 0044 0532 0130 00.
@@ -138,7 +138,7 @@ class Redactor:
         return Redacted("".join(pieces), new_spans, tuple(findings))
 
 
-def redact_event(event: Event, redactor: Redactor) -> None:
+def redact_event(event: AnyEvent, redactor: Redactor) -> None:
     """Redact a stored message in place: its text, its entities' spans and values, and the
     details of actions and slots (which repeat what the customer typed)."""
     if event.kind in ("action", "slot"):

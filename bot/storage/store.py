@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, create_engine, select
 
-from bot.storage.tables import Annotation, Conversation, Event, ModelVersion, utc_now
+from bot.storage.tables import Annotation, AnyEvent, Conversation, Event, ModelVersion, utc_now
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Multi-row "insert, or update on conflict" statements, per supported database.
@@ -48,7 +48,7 @@ class TurnWrite:
     it delivered."""
 
     conversation: Conversation
-    events: list[Event]
+    events: list[AnyEvent]
     delivered: Sequence[int] = ()
 
 
@@ -120,7 +120,7 @@ class ConversationStore:
                     pending.setdefault(event.conversation_id, []).append(event)
         return [(found.get(key), pending.get(key, [])) for key in conversation_ids]
 
-    def save_turn(self, conversation: Conversation, events: Iterable[Event], delivered: Sequence[int] = ()) -> None:
+    def save_turn(self, conversation: Conversation, events: Iterable[AnyEvent], delivered: Sequence[int] = ()) -> None:
         """Store the conversation's new state and the turn's events, and mark the ``delivered``
         events (sent with this turn's answer), in one transaction."""
         self._write([TurnWrite(conversation, list(events), delivered)])

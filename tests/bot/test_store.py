@@ -1,9 +1,11 @@
 """The conversation store on SQLite and on the local PostgreSQL: migrations, turns, handoff queue, models."""
 
+import dataclasses
+
 import pytest
 
 from bot.storage.store import ConversationStore, StorageUnavailable, TurnWrite
-from bot.storage.tables import Conversation, Event
+from bot.storage.tables import Conversation, Event, PendingEvent
 
 
 @pytest.fixture
@@ -23,7 +25,7 @@ def test_a_turn_is_saved_with_its_events_in_order(store):
     ])
     created = store.conversation("rest:ann").created_at
     conversation.state, conversation.session, conversation.handed_off = {"stack": [{"flow": "x"}]}, 2, True
-    bye = Event(conversation_id="rest:ann", kind="user", text="bye")
+    bye = PendingEvent("rest:ann", "user", text="bye")  # what the dialogue manager writes
     store.save_turn(conversation, [bye])
     loaded = store.conversation("rest:ann")
     assert (loaded.state, loaded.session, loaded.handed_off, loaded.created_at) == ({"stack": [{"flow": "x"}]}, 2, True, created)
@@ -31,6 +33,17 @@ def test_a_turn_is_saved_with_its_events_in_order(store):
     assert bye.id == store.events("rest:ann")[-1].id  # a stored event knows its id, as the ORM would set it
     assert store.events("rest:ann", kinds=("bot",))[0].response == "utter_greet"
     assert store.conversation("rest:nobody") is None
+
+
+def test_a_pending_event_has_the_columns_and_defaults_of_a_stored_one():
+    pending = PendingEvent("rest:ann", "user")
+    stored = Event(conversation_id="rest:ann", kind="user")
+    columns = [column.name for column in Event.__table__.columns]
+    assert sorted(f.name for f in dataclasses.fields(PendingEvent)) == sorted(columns)
+    assert {name: getattr(pending, name) for name in columns if name != "created_at"} == {
+        name: getattr(stored, name) for name in columns if name != "created_at"
+    }
+    assert abs(pending.created_at - stored.created_at).total_seconds() < 60
 
 
 def test_turns_of_several_conversations_share_a_commit_and_a_refused_one_fails_alone(store):
