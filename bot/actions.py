@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import inspect
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,10 @@ class ActionRunner:
             return self._failed(name, f"{type(error).__name__}: {error}")
         if data is not None and not isinstance(data, dict):
             return self._failed(name, f"returned {type(data).__name__}, expected a dict or None")
+        try:  # the results join the conversation state, which is stored as JSON
+            json.dumps(data)
+        except (TypeError, ValueError) as error:
+            return self._failed(name, f"returned data that is not JSON-ready: {error}")
         return ActionResult(data or {})
 
     async def _post(self, webhook: Any, context: ActionContext) -> dict[str, Any]:

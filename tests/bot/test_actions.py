@@ -46,6 +46,7 @@ def test_sync_action_is_rejected_at_import(tmp_path):
         ("    raise ValueError('no such order')\n", "action 'a' ValueError: no such order"),
         ("    return ['not', 'a', 'dict']\n", "action 'a' returned list, expected a dict or None"),
         ("    import asyncio\n    await asyncio.sleep(5)\n", "action 'a' timed out after 0.2 s"),
+        ("    return {'when': {1, 2}}\n", "action 'a' returned data that is not JSON-ready: Object of type set is not JSON serializable"),
     ],
 )
 def test_failures_become_error_results(tmp_path, body, error):

@@ -160,6 +160,17 @@ def test_state_round_trips_through_json(engine):
     assert restored == state
 
 
+def test_the_engine_never_changes_the_state_it_was_given(engine):
+    state = engine.on_message(DialogueState(), parse("return_item", product="blender")).state
+    before = state.to_dict()
+    after = engine.on_message(state, parse("inform", order_id="C-3310")).state
+    assert state.to_dict() == before and after.to_dict() != before
+    copied = state.copy()
+    assert copied == state
+    copied.stack[0].slots["note"] = "changed"
+    assert "note" not in state.stack[0].slots  # a copy shares nothing with its original
+
+
 def test_unknown_intent_without_flow_gets_the_default_reply(engine):
     assert responses(engine.on_message(DialogueState(), parse("inform"))) == ["utter_default"]
 
