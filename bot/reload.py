@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from anyio import to_thread
 
+from bot.heap import freeze_heap
 from bot.runtime import BotRuntime, load_nlu, load_reply_generator
 from bot.understanding import Understanding
 
@@ -83,6 +84,7 @@ async def _follow(runtime: BotRuntime, model: ServedModel, failed: dict[str, str
         return
     previous = model.version()
     model.install(loaded)
+    freeze_heap()  # one full collection (~0.1 s) lets the old model go
     log.info("model watch: now serving %s version %s (was %s)", model.kind, live.version, previous)
 
 

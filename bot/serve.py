@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import ConfigError, load_config
+from bot.heap import freeze_heap
 from bot.runtime import BotRuntime
 
 # mallopt parameter numbers, from glibc's malloc.h
@@ -101,6 +102,7 @@ def serve_runtime(runtime: BotRuntime, options: ServeOptions) -> None:
     tune_malloc()
     app = create_app(runtime, options.telegram_polling)
     configure_logging()
+    freeze_heap()
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=10))
     server.run(sockets=[listening_socket(options.host, options.port)])
 
