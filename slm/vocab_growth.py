@@ -18,7 +18,7 @@ from sentencepiece import sentencepiece_model_pb2 as model_pb2
 from slm.tokenizer import SPACE, WORD, Tokenizer, fold_case
 
 MIN_COUNT = 2
-"""A word must occur this often in the new training texts to earn a piece (one-offs are noise)."""
+"""A word must occur in this many distinct training texts to earn a piece (one-offs are noise)."""
 MIN_PIECES = 3
 """...and the old tokenizer must split it into at least this many pieces."""
 SCORE_MARGIN = 1.0
@@ -26,8 +26,16 @@ SCORE_MARGIN = 1.0
 
 
 def shattered_words(tokenizer: Tokenizer, texts: Iterable[str], limit: int) -> list[str]:
-    """Frequent (case-folded) words that ``tokenizer`` splits into many pieces, most frequent first."""
-    counts = Counter(fold_case(word) for text in texts for word in WORD.findall(text) if word.isalnum())
+    """Frequent (case-folded) words that ``tokenizer`` splits into many pieces, most frequent first.
+
+    Counted over distinct texts: retraining repeats each annotated message (`annotation_weight`),
+    which made every word of a single message look frequent. A piece for a title or name seen in
+    one message is a shortcut: it occurs only in the new intent's examples, the model learns the
+    intent from the piece, and unseen titles are then read as the old look-alike intents (see the
+    learning benchmark's new intents in the README).
+    """
+    distinct = dict.fromkeys(texts)
+    counts = Counter(fold_case(word) for text in distinct for word in WORD.findall(text) if word.isalnum())
     words = [
         word
         for word, count in counts.most_common()

@@ -33,6 +33,8 @@ def test_a_shattered_frequent_word_gets_one_new_piece_and_old_ids_keep_their_pie
     assert len(old.pieces_of(NEW_WORD)) >= 3
     words = shattered_words(old, [*texts, f"{NEW_WORD} now", f"a {NEW_WORD}", "zzqxj once"], limit=10)
     assert NEW_WORD in words and "zzqxj" not in words  # a word seen once earns no piece
+    repeated = shattered_words(old, [*texts, *[f"{NEW_WORD} now"] * 3], limit=10)
+    assert NEW_WORD not in repeated  # ...even when its one message is repeated (annotation weight)
     grown = grow_tokenizer(old, words)
     assert grown.vocab_size == old.vocab_size + len(words)
     assert all(grown.piece(i) == old.piece(i) for i in range(old.vocab_size))
