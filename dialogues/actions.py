@@ -60,24 +60,30 @@ def _seeded(connection: sqlite3.Connection) -> bool:
     return connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'orders'").fetchone() is not None
 
 
+_setting_up = threading.Lock()  # the threads of this process set the file up one at a time
+
+
 def _open(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=30)
     connection.row_factory = sqlite3.Row
-    # Many conversations query the shop at once: with WAL their reads never wait for a write,
-    # and a commit appends to the log instead of syncing a rollback journal.
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    if not _seeded(connection):
-        # Several conversations (or worker processes) may get here at once: one creates, the others wait.
-        connection.execute("BEGIN IMMEDIATE")
+    with _setting_up:
         if not _seeded(connection):
-            for statement in SCHEMA:
-                connection.execute(statement)
-            connection.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ORDERS)
-            connection.executemany("INSERT INTO refunds VALUES (?, ?, ?, ?)", REFUNDS)
-            connection.executemany("INSERT INTO stock VALUES (?, ?, ?, ?)", STOCK)
-        connection.commit()
+            # Worker processes may get here at once: one creates, the others wait.
+            connection.execute("BEGIN IMMEDIATE")
+            if not _seeded(connection):
+                for statement in SCHEMA:
+                    connection.execute(statement)
+                connection.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ORDERS)
+                connection.executemany("INSERT INTO refunds VALUES (?, ?, ?, ?)", REFUNDS)
+                connection.executemany("INSERT INTO stock VALUES (?, ?, ?, ?)", STOCK)
+            connection.commit()
+        # Many conversations query the shop at once: with WAL their reads never wait for a write,
+        # and a commit appends to the log instead of syncing a rollback journal. Switching needs
+        # the file to itself (two threads switching while one seeds deadlock), hence the lock;
+        # the mode is kept in the file, so later connections find it set.
+        connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
     return connection
 
 
