@@ -88,7 +88,7 @@ def worker_pids(server: subprocess.Popen) -> list[int]:
 
 
 def memory_mb(pid: int, field: str) -> float:
-    """VmRSS (now) or VmHWM (peak) of ``pid`` in MiB."""
+    """VmRSS (now), VmHWM (peak) or RssAnon (private, now) of ``pid`` in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
@@ -144,7 +144,9 @@ def measure(kind: str, model: Path, port: int, growth: int, scale: float = 1.0) 
                 result["workers"] = len(pids)
                 result["rss_mb"] = round(max(memory_mb(pid, "VmHWM") for pid in pids), 1)
                 result["rss_growth_pct"] = round(max((a - b) / b * 100 for a, b in zip(after, before)), 2)
-                log(f"{kind}: peak RSS {result['rss_mb']} MB, growth over {growth} messages {result['rss_growth_pct']}%")
+                # The rest of RSS is shared libraries' pages (torch's code above all), shared by the workers.
+                result["private_mb"] = round(max(memory_mb(pid, "RssAnon") for pid in pids), 1)
+                log(f"{kind}: peak RSS {result['rss_mb']} MB ({result['private_mb']} MB private), growth over {growth} messages {result['rss_growth_pct']}%")
             return result
         finally:
             server.terminate()
@@ -159,7 +161,8 @@ def table(results: dict[str, dict[str, object]], growth: int) -> str:
         "by one asyncio/aiohttp client process on the same 2-core machine. Each conversation plays a 7-turn",
         "script (order status with a digression, a return with slot filling) and starts over with a new id.",
         "1 worker: SQLite, in-process locks. 2 workers: PostgreSQL + Redis (FIFO turn queue per conversation).",
-        f"Memory: peak RSS of the busiest worker; growth: RSS change over {growth} further messages after warm-up.",
+        f"Memory: peak RSS of the busiest worker; growth: RSS change over {growth} further messages after warm-up;",
+        "private: its anonymous memory at the end (RSS less the pages of shared libraries, which the workers share).",
         f"{TARGETS}.",
         "",
         "| server | conversations | messages/s | p50 ms | p99 ms |",
@@ -170,10 +173,10 @@ def table(results: dict[str, dict[str, object]], growth: int) -> str:
             row = result[name]
             assert isinstance(row, dict)
             lines.append(f"| {kind} | {name[1:]} | {row['per_second']} | {row['p50_ms']} | {row['p99_ms']} |")
-    lines += ["", "| server | workers | peak RSS MB | RSS growth % |", "|---|---|---|---|"]
+    lines += ["", "| server | workers | peak RSS MB | private MB | RSS growth % |", "|---|---|---|---|---|"]
     for kind, result in results.items():
         if "rss_mb" in result:
-            lines.append(f"| {kind} | {result['workers']} | {result['rss_mb']} | {result['rss_growth_pct']} |")
+            lines.append(f"| {kind} | {result['workers']} | {result['rss_mb']} | {result['private_mb']} | {result['rss_growth_pct']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -12,3 +12,4 @@ def test_echo_and_one_worker_bot_report_every_figure(example_model):
             row = result[name]
             assert row["per_second"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
     assert bot["workers"] == 1 and 50 < bot["rss_mb"] < 2000 and isinstance(bot["rss_growth_pct"], float)
+    assert 0 < bot["private_mb"] < bot["rss_mb"]
