@@ -136,13 +136,19 @@ class LocalCoordinator:
 
 
 # KEYS: tickets, serving, lease. ARGV: grant_ms, idle_ms. The first ticket of an idle queue is served at once.
+# Returns {ticket, 1 when it may proceed now}: a customer's message is rarely queued behind another, and
+# saying so here spares a round trip per turn.
 TAKE_TICKET = """
 local ticket = redis.call('INCR', KEYS[1])
 if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], ticket) end
-if tonumber(redis.call('GET', KEYS[2])) == ticket then redis.call('SET', KEYS[3], ticket, 'PX', ARGV[1]) end
+local now = 0
+if tonumber(redis.call('GET', KEYS[2])) == ticket then
+  redis.call('SET', KEYS[3], ticket, 'PX', ARGV[1])
+  now = 1
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return ticket
+return {ticket, now}
 """
 
 # KEYS: tickets, serving, lease. ARGV: ticket, lease_ms. 1 when the ticket may proceed.
@@ -205,9 +211,9 @@ class RedisCoordinator:
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
         keys = [f"{self.prefix}:turn:{key}:{part}" for part in ("tickets", "serving", "lease")]
-        ticket = int(await self.take_ticket(keys=keys, args=[self.lease_ms, self.idle_ms]))
+        ticket, now = await self.take_ticket(keys=keys, args=[self.lease_ms, self.idle_ms])
         delay = 0.0005
-        while not await self.try_turn(keys=keys, args=[ticket, self.lease_ms]):
+        while not now and not await self.try_turn(keys=keys, args=[ticket, self.lease_ms]):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.02)
         keeper = asyncio.create_task(self._keep_lease(keys[2], ticket))
