@@ -39,7 +39,8 @@ class LoginRequired(Exception):
     """No valid session: the handler redirects to the login page."""
 
 
-def current(request: Request) -> auth.Session:
+async def current(request: Request) -> auth.Session:
+    """The signed-in session (checking a signed cookie: no reason to hop to a thread, see `bot.api.deps`)."""
     session = auth.read(request.cookies.get(COOKIE))
     if session is None or session.user not in auth.accounts():
         raise LoginRequired
