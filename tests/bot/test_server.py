@@ -1,5 +1,7 @@
 """The HTTP server end to end: real model, real database (SQLite and PostgreSQL), Rasa's REST payloads."""
 
+import inspect
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -184,3 +186,27 @@ def test_metrics_count_messages_fallbacks_and_handoffs(client):
     deltas = {name.split("{")[0]: after[name] - before[name] for name in before}
     assert deltas == {"slmbot_messages_total": 3, "slmbot_fallbacks_total": 1, "slmbot_handoffs_total": 1, "slmbot_turn_seconds_count": 3}
     assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+def test_no_route_dependency_hops_to_a_thread():
+    """FastAPI runs a plain-function dependency in its thread pool: each request would pay a hop."""
+    from fastapi.routing import APIRoute
+
+    from bot.admin import routes as admin
+    from bot.api import annotations, conversations, model
+    from bot.channels import rest, telegram, web
+
+    def calls(dependant):
+        for dependency in dependant.dependencies:
+            yield dependency.call
+            yield from calls(dependency)
+
+    routes = [r for m in (admin, annotations, conversations, model, rest, telegram, web) for r in m.router.routes if isinstance(r, APIRoute)]
+    plain = {
+        f"{route.path}: {getattr(call, '__name__', type(call).__name__)}"
+        for route in routes
+        for call in calls(route.dependant)
+        if not (inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(getattr(call, "__call__", None)))
+    }
+    assert not plain
+    assert "/webhooks/rest/webhook" in {route.path for route in routes}
