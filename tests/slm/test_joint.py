@@ -153,3 +153,20 @@ def test_overfits_a_tiny_batch(tiny_path):
     predictions = nlu.predict([e.text for e in examples[:16]])
     assert [p.intent for p in predictions] == [e.intent for e in examples[:16]]
     assert [p.spans for p in predictions] == [tuple(sorted(e.spans)) for e in examples[:16]]
+
+
+def test_char_cnn_spells_each_word_once_and_gives_its_pieces_the_same_vector(tiny_path):
+    _, nlu, _ = tiny_setup(tiny_path)
+    texts = ["unbelievably long words here", "hi", "", "order B-2001 please!"]
+    batch = nlu.featurize(texts)
+    cnn = nlu.model.encoder.chars
+    with torch.no_grad():
+        vectors = cnn(batch.chars, batch.word_starts)
+        for row in range(len(texts)):
+            for piece in range(batch.chars.shape[1]):
+                spelling = batch.chars[row, piece]
+                # Reference: this piece's characters convolved on their own.
+                x = F.relu(cnn.conv(cnn.embed(spelling[None]).transpose(1, 2)))
+                alone = cnn.proj(x.masked_fill(spelling[None, None] == 0, 0.0).amax(dim=2))[0]
+                assert torch.allclose(vectors[row, piece], alone, atol=1e-5), (texts[row], piece)
+    assert batch.word_starts.sum() < batch.chars.shape[0] * batch.chars.shape[1]  # fewer words than rows
