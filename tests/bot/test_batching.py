@@ -32,6 +32,28 @@ def test_requests_that_arrive_while_a_batch_runs_form_the_next_batch():
     assert sizes == [1, 1, 4, 2]
 
 
+def test_a_coroutine_batch_runs_on_the_event_loop_and_batches_the_same_way():
+    sizes: list[int] = []
+    threads: set[int] = set()
+
+    async def run_batch(items: list[int]) -> list[int]:
+        sizes.append(len(items))
+        threads.add(threading.get_ident())
+        await asyncio.sleep(0.02)  # a round trip: requests arriving meanwhile form the next batch
+        return [-item for item in items]
+
+    async def scenario():
+        batcher = MicroBatcher(run_batch)
+        first = asyncio.create_task(batcher.submit(1))
+        await asyncio.sleep(0.005)
+        rest = await asyncio.gather(*(batcher.submit(n) for n in range(2, 6)))
+        return await first, rest, threading.get_ident()
+
+    first, rest, loop_thread = asyncio.run(scenario())
+    assert (first, rest, sizes) == (-1, [-2, -3, -4, -5], [1, 4])
+    assert threads == {loop_thread}
+
+
 def test_a_failing_batch_fails_each_of_its_requests_and_the_next_batch_runs():
     calls = 0
 

@@ -87,6 +87,55 @@ def test_a_dead_holder_does_not_block_the_conversation_forever(redis_url):
     assert 0.2 < waited < 2.0
 
 
+def test_turns_starting_together_share_a_pipeline_and_survive_a_redis_that_forgot_the_scripts(redis_url):
+    async def scenario():
+        worker = RedisCoordinator(redis_url, prefix=f"test-{uuid.uuid4().hex[:6]}")
+        pipelines: list[int] = []
+        send = worker._pipeline
+
+        async def counted(calls):
+            pipelines.append(len(calls))
+            return await send(calls)
+
+        worker._pipeline = counted
+
+        async def turn(key: str) -> None:
+            async with worker.hold(key):
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(turn(f"web:{i}") for i in range(20)))
+        together = list(pipelines)
+        await worker.client.script_flush()  # as after a Redis restart
+        await asyncio.gather(*(turn(f"web:{i}") for i in range(3)))
+        await worker.close()
+        return together, pipelines[len(together):]
+
+    together, after_flush = run(scenario())
+    assert sum(together) == 40 and len(together) < 10  # 20 tickets and 20 releases, a few round trips
+    assert after_flush[:2] == [3, 3]  # every call missed its script, was loaded and sent again
+
+
+def test_a_conversation_idle_past_the_expiry_starts_a_fresh_queue(redis_url):
+    async def scenario():
+        worker = RedisCoordinator(redis_url, prefix=f"test-{uuid.uuid4().hex[:6]}", idle_ms=60_000)
+        tickets, serving = (f"{worker.prefix}:turn:web:carol:{part}" for part in ("tickets", "serving"))
+        for _ in range(3):
+            async with worker.hold("web:carol"):
+                pass
+        expiries = [await worker.client.pttl(tickets), await worker.client.pttl(serving)]
+        # The queue's keys expire on their own clocks: the ticket counter goes first, as an hour of
+        # silence can leave it.
+        await worker.client.delete(tickets)
+        async with asyncio.timeout(2):
+            async with worker.hold("web:carol"):
+                pass
+        await worker.close()
+        return expiries
+
+    expiries = run(scenario())
+    assert all(0 < ms <= 60_000 for ms in expiries)  # both counters expire when the conversation goes idle
+
+
 def test_seen_ids_are_shared_and_can_be_forgotten(make):
     async def scenario():
         first, second = make(), make()
