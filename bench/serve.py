@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -36,6 +37,7 @@ SCRIPT = ["hi", "where is my order?", "what are your opening hours?", "B-2001", 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
 CONCURRENCY = {"c1": (1, 300), "c16": (16, 1500), "c64": (64, 3000)}  # conversations, messages measured
+RUN = uuid.uuid4().hex[:8]
 TARGETS = "targets (issue 5, 2 cores): >= 1000 messages/s, p99 <= 50 ms at 64 conversations, RSS <= 400 MB per worker, growth < 5%"
 
 
@@ -102,6 +104,7 @@ async def load(url: str, conversations: int, messages: int, tag: str) -> dict[st
     """
     samples: list[float] = []
     budget = itertools.count()
+    tag = f"{tag}-{RUN}"  # customers of an earlier run are nobody's concern in the shared Redis
 
     async def customer(session: aiohttp.ClientSession, number: int) -> None:
         for round_ in itertools.count():
