@@ -6,7 +6,7 @@ from bot.actions import ActionResult
 from bot.conversation_tests import load_tests
 from bot.domain import load_valid_domain
 from bot.flow_spec import SlotSpec
-from bot.flows import DialogueState, FlowEngine, Generate, HandOff, Policy, Respond, RunAction, SlotSet, validate_value
+from bot.flows import DialogueState, FlowEngine, Frame, Generate, HandOff, Policy, Respond, RunAction, SlotSet, validate_value
 from bot.types import Entity, Parse
 from tests.conftest import ROOT
 
@@ -170,6 +170,15 @@ def test_the_engine_never_changes_the_state_it_was_given(engine):
     copied.stack[0].slots["note"] = "changed"
     assert "note" not in state.stack[0].slots  # a copy shares nothing with its original
 
+
+
+def test_a_copy_shares_no_nested_value_with_its_original():
+    state = DialogueState(stack=[Frame("return_item", results={"order": {"items": ["mat"]}}, validating=[["order_id", "C-1"]])])
+    copied = state.copy()
+    copied.stack[0].results["order"]["items"].append("bottle")
+    copied.stack[0].validating[0].append("x")
+    assert state.stack[0].results == {"order": {"items": ["mat"]}}
+    assert state.stack[0].validating == [["order_id", "C-1"]]
 
 def test_unknown_intent_without_flow_gets_the_default_reply(engine):
     assert responses(engine.on_message(DialogueState(), parse("inform"))) == ["utter_default"]
