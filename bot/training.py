@@ -34,7 +34,7 @@ def _progress(console: Console, total: int, describe: Callable[[EpochReport], st
     task = progress.add_task("", total=total)
 
     def on_epoch(report: EpochReport) -> None:
-        progress.update(task, completed=report.epoch, description=describe(report))
+        progress.update(task, total=report.epochs, completed=report.epoch, description=describe(report))
 
     return progress, on_epoch
 

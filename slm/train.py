@@ -39,6 +39,17 @@ class TrainSettings:
     device: str = "auto"
     grad_clip: float = 1.0
     ema: float = 0.0  # > 0: evaluate and keep a moving average of the weights, at most this decay per step
+    min_steps: int = 0
+    """> 0: a data set too small to fill this many optimizer steps in ``epochs`` trains for more
+    epochs, and waits proportionally longer for an improvement: the learning rate decays over
+    steps, and on ATIS (70 steps an epoch) 20 epochs ended the schedule while dev still rose."""
+
+    def planned(self, steps_per_epoch: int) -> tuple[int, int]:
+        """The epochs and the patience a run with ``steps_per_epoch`` optimizer steps an epoch gets."""
+        if self.min_steps <= steps_per_epoch * self.epochs:
+            return self.epochs, self.patience
+        epochs = math.ceil(self.min_steps / steps_per_epoch)
+        return epochs, math.ceil(self.patience * epochs / self.epochs)
 
 
 @dataclass
@@ -49,6 +60,7 @@ class EpochReport:
     loss: float
     scores: dict[str, float]
     best: bool
+    epochs: int  # the most this run will train (``epochs``, or more with ``min_steps``)
 
 
 @dataclass
@@ -168,7 +180,8 @@ class _Trainer(Generic[Item]):
         )
         self.per_rank = len(items) // world.size
         self.steps_per_epoch = max(1, math.ceil(self.per_rank / settings.batch_size))
-        total = self.steps_per_epoch * settings.epochs
+        self.epochs, self.patience = settings.planned(self.steps_per_epoch)
+        total = self.steps_per_epoch * self.epochs
         schedule = _linear_schedule(max(1, int(total * settings.warmup)), total)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.generator = torch.Generator().manual_seed(settings.seed)
@@ -248,7 +261,8 @@ def fit(
         model: returns ``(output, loss)`` from ``model(inputs, targets)``; already on its device.
         items: training examples; ``collate(list_of_items, device)`` makes ``(inputs, targets)``.
         evaluate: dev scores of the (unwrapped) model; called in eval mode without gradients.
-        score_key: the dev score to maximise; training stops after ``patience`` epochs without gain.
+        score_key: the dev score to maximise; training stops after ``patience`` epochs without gain
+            (both stretched by ``settings.min_steps`` on a small data set).
         length: an item's size; when given, batches group items of similar size.
     """
     device = next(model.parameters()).device
@@ -257,7 +271,7 @@ def fit(
     started = time.perf_counter()
     best_score, best_scores, best_epoch, best_state = -math.inf, {}, 0, None
     epoch = 0
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(1, trainer.epochs + 1):
         loss = trainer.epoch(collate)
         model.eval()
         with trainer.judged_weights():
@@ -268,8 +282,8 @@ def fit(
                 best_score, best_scores, best_epoch = scores[score_key], scores, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if on_epoch is not None and world.is_main:
-            on_epoch(EpochReport(epoch, loss, scores, improved))
-        if epoch - best_epoch >= settings.patience:
+            on_epoch(EpochReport(epoch, loss, scores, improved, trainer.epochs))
+        if epoch - best_epoch >= trainer.patience:
             break
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -84,3 +84,18 @@ def test_ema_judges_and_keeps_the_moving_average_without_changing_training():
         expected.append(decay * expected[-1] + (1 - decay) * weight)
     assert ema_judged == pytest.approx(expected)
     assert averaged.w.item() == pytest.approx(expected[-1]) and expected[-1] < raw.w.item()
+
+
+def test_min_steps_stretches_epochs_and_patience_of_a_small_data_set():
+    settings = TrainSettings(epochs=20, patience=5, min_steps=4000)
+    assert settings.planned(steps_per_epoch=204) == (20, 5)  # SNIPS fills 4,000 steps in 20 epochs
+    assert settings.planned(steps_per_epoch=70) == (58, 15)  # ATIS needs 58 epochs, and waits 15
+    assert TrainSettings(epochs=20, patience=5).planned(steps_per_epoch=70) == (20, 5)
+
+
+def test_a_stretched_run_trains_and_reports_its_planned_epochs():
+    model, reports = Scalar(), []
+    settings = TrainSettings(epochs=2, batch_size=1, lr=0.05, warmup=0.0, patience=10, device="cpu", min_steps=6)
+    result = fit(model, [1.0, 1.0], lambda chunk, _device: (None, torch.tensor(chunk)), lambda _m: {"score": 0.0}, "score", settings, reports.append)
+    assert [r.epochs for r in reports] == [3, 3, 3] and result.epochs_run == 3  # 2 steps an epoch: 3 epochs fill 6 steps
+    assert len(model.seen) == 6
