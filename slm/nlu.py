@@ -19,6 +19,7 @@ from slm.examples import Span, bio_to_spans
 from slm.features import Batch, CharVocab, make_batch
 from slm.joint import JointConfig, JointModel
 from slm.tokenizer import Encoding, Tokenizer
+from slm.traced import TracedJoint
 
 KIND = "joint.v1"
 TOKENIZER_FILE = "tokenizer.model"
@@ -72,6 +73,7 @@ class NLUModel:
         self.intents, self.tags = intents, tags
         self.temperature = temperature
         self.meta = meta or {}
+        self.traced: TracedJoint | None = None  # set by `trace`
 
     @property
     def device(self) -> torch.device:
@@ -109,26 +111,36 @@ class NLUModel:
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             batch = self.featurize([texts[i] for i in rows], [encodings[i] for i in rows]).to(self.device)
-            output, _ = self.model(batch)
-            probs = torch.softmax(output.intent_logits.float() / self.temperature, dim=-1).cpu()
+            output = self.traced(batch) if self.traced is not None else self.model(batch)[0]
+            probs = torch.softmax(output.intent_logits.float() / self.temperature, dim=-1)
+            # Whole-batch calls converted to lists once: an operation per row would each retake the GIL.
+            top_values, top_indices = (t.tolist() for t in probs.topk(min(top_k, len(self.intents)), dim=-1))
             paths = self.model.crf.decode(output.tag_emissions, batch.word_mask)
             # Marginals only give entity confidences: skip them when nothing was tagged.
             tagged = any(any(path) for path in paths)
             tag_probs = self.model.crf.marginals(output.tag_emissions, batch.word_mask) if tagged else None
             for row, (index, path) in enumerate(zip(rows, paths)):
                 marginals = tag_probs[row] if tag_probs is not None else None
-                results[index] = self._result(texts[index], encodings[index], path, probs[row], marginals, top_k)
+                ranking = [{"name": self.intents[i], "confidence": v} for v, i in zip(top_values[row], top_indices[row])]
+                results[index] = self._result(texts[index], encodings[index], path, ranking, marginals)
         return results  # type: ignore[return-value]
+
+    def trace(self) -> NLUModel:
+        """Parse through TorchScript graphs from now on: what a server wants, because its event loop
+        and its parsing thread share the GIL (see `slm.traced`). The graphs use the model's
+        weights as they are; `predict` gives the same results either way."""
+        text = "hello there, how are you"  # sizes of 1 would invite tracing to freeze shapes
+        padded, unpadded = self.featurize([text, "hi"]), self.featurize([text, text])
+        self.traced = TracedJoint(self.model, padded.to(self.device), unpadded.to(self.device))
+        return self
 
     def parse(self, text: str) -> ParseResult:
         """Parse one message."""
         return self.predict([text])[0]
 
     def _result(
-        self, text: str, encoding: Encoding, path: list[int], probs: torch.Tensor, tag_probs: np.ndarray | None, top_k: int
+        self, text: str, encoding: Encoding, path: list[int], ranking: list[dict[str, float | str]], tag_probs: np.ndarray | None
     ) -> ParseResult:
-        values, indices = probs.topk(min(top_k, len(self.intents)))
-        ranking = [{"name": self.intents[i], "confidence": float(v)} for v, i in zip(values, indices)]
         n = min(len(path), len(encoding.words))
         tags = [self.tags[t] for t in path[:n]]
         entities = []
@@ -137,7 +149,7 @@ class NLUModel:
             assert tag_probs is not None  # an entity means a tagged path, so marginals were computed
             confidence = float(np.mean([tag_probs[i, path[i]] for i in inside]))
             entities.append(Entity(span.label, text[span.start : span.end], span.start, span.end, confidence))
-        return ParseResult(text, str(ranking[0]["name"]), float(values[0]), ranking, entities)
+        return ParseResult(text, str(ranking[0]["name"]), float(ranking[0]["confidence"]), ranking, entities)
 
     def save(self, directory: Path) -> None:
         """Write a checkpoint directory (see `slm.checkpoint`)."""
