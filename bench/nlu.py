@@ -63,7 +63,7 @@ def run_slmbot(train, dev, test, workdir: Path) -> dict[str, float]:
     nlu = train_nlu(train, dev, SIZES, SETTINGS, on_epoch=lambda r: log(f"  slmbot epoch {r.epoch}: {r.scores['score']:.4f}"))
     seconds = time.perf_counter() - started
     nlu.save(workdir / "slmbot")
-    nlu = NLUModel.load(workdir / "slmbot").trace()  # as `slmbot run` serves it
+    nlu = NLUModel.load(workdir / "slmbot")
 
     def predict_batch(texts):
         return [(p.intent, p.spans) for p in nlu.predict(texts)]

@@ -31,7 +31,7 @@ def model_version(model_dir: Path) -> str:
 
 
 def load_nlu(model_dir: Path) -> tuple[NLUModel, str]:
-    """The trained NLU model, traced for serving, and its version.
+    """The trained NLU model and its version.
 
     Raises:
         ModelMissing: nothing trained yet (the message says to run `slmbot train`).
@@ -39,7 +39,7 @@ def load_nlu(model_dir: Path) -> tuple[NLUModel, str]:
     """
     if not (model_dir / "checkpoint.json").is_file():
         raise ModelMissing(f"no trained model at {model_dir}: run `slmbot train` first")
-    return NLUModel.load(model_dir).trace(), model_version(model_dir)
+    return NLUModel.load(model_dir), model_version(model_dir)
 
 
 def load_reply_generator(

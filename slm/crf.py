@@ -107,10 +107,16 @@ class CRF(nn.Module):
         return paths
 
 
+# TorchScript's default (profiling) executor re-specialises a graph for the shapes it meets, and
+# every batch size and message length is a new one (with these functions and the model's forward
+# pass traced as well, 1,500 varied batches left a process 47 MB larger than eager code, at no
+# gain in speed). The plain executor runs graphs as they are; the setting is process-wide.
+torch._C._jit_set_profiling_executor(False)
+
 # Inference loops run as TorchScript: a dozen positions of tiny tensors, where eager torch paid
-# its per-call overhead and gave up and retook the GIL around every operation (a server parses
-# in a thread beside its event loop, and each retake could wait up to 5 ms), and numpy, tried
-# before, retook it almost as often. A scripted function gives it up once per call.
+# its per-call overhead and gave up and retook the GIL around every operation, and numpy (used
+# before) did so dozens of times per call too. A server parses in a thread beside its event loop,
+# and each retake can wait up to 5 ms for the loop; a scripted function gives the GIL up once.
 
 
 @torch.jit.script

@@ -28,13 +28,9 @@ class Batch:
     ngrams: torch.Tensor  # (N,) hashed word and character n-gram ids of all texts, concatenated
     ngram_offsets: torch.Tensor  # (B,) where each text's n-grams start in ``ngrams``
 
-    def tensors(self) -> tuple[torch.Tensor, ...]:
-        """The fields in order, e.g. as the inputs of a traced graph (`dataclasses.astuple` would copy them)."""
-        return tuple(getattr(self, f.name) for f in fields(self))
-
     def to(self, device: torch.device | str) -> Batch:
         """The same batch on ``device``."""
-        return Batch(*(tensor.to(device) for tensor in self.tensors()))
+        return Batch(*(getattr(self, f.name).to(device) for f in fields(self)))
 
 
 class CharVocab:

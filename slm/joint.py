@@ -95,15 +95,15 @@ class CharCNN(nn.Module):
         rows = chars.view(B * T, C)
         spelled = rows[:, 0] != 0
         first = word_starts.view(-1).bool() & spelled  # a word's first piece
+        word_of = torch.cumsum(first, 0) - 1  # for a spelled piece: the word it belongs to
         words = rows[first]
         x = self.embed(words).transpose(1, 2)  # (words, char_dim, C)
         x = F.relu(self.conv(x))  # (words, filters, C)
         x = x.masked_fill((words.unsqueeze(1) == 0), 0.0).amax(dim=2)  # (words, filters)
         vectors = self.proj(x)  # (words, d_model)
-        # Row 0 is the projection of nothing; a spelled piece reads row 1 + the word it belongs to.
-        # (A gather, not an indexed assignment: tracing froze the number of rows such a write fills.)
-        table = torch.cat([self.proj.bias.to(vectors.dtype).unsqueeze(0), vectors])  # (1 + words, d_model)
-        return table[torch.cumsum(first, 0) * spelled].view(B, T, -1)  # (B, T, d_model)
+        out = self.proj.bias.to(vectors.dtype).expand(B * T, -1).clone()
+        out[spelled] = vectors[word_of[spelled]]
+        return out.view(B, T, -1)  # (B, T, d_model)
 
 
 class Encoder(nn.Module):

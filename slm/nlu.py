@@ -19,7 +19,6 @@ from slm.examples import Span, bio_to_spans
 from slm.features import Batch, CharVocab, make_batch
 from slm.joint import JointConfig, JointModel
 from slm.tokenizer import Encoding, Tokenizer
-from slm.traced import TracedJoint
 
 KIND = "joint.v1"
 TOKENIZER_FILE = "tokenizer.model"
@@ -73,7 +72,6 @@ class NLUModel:
         self.intents, self.tags = intents, tags
         self.temperature = temperature
         self.meta = meta or {}
-        self.traced: TracedJoint | None = None  # set by `trace`
 
     @property
     def device(self) -> torch.device:
@@ -111,7 +109,7 @@ class NLUModel:
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             batch = self.featurize([texts[i] for i in rows], [encodings[i] for i in rows]).to(self.device)
-            output = self.traced(batch) if self.traced is not None else self.model(batch)[0]
+            output, _ = self.model(batch)
             probs = torch.softmax(output.intent_logits.float() / self.temperature, dim=-1)
             # Whole-batch calls converted to lists once: an operation per row would each retake the GIL.
             top_values, top_indices = (t.tolist() for t in probs.topk(min(top_k, len(self.intents)), dim=-1))
@@ -124,15 +122,6 @@ class NLUModel:
                 ranking = [{"name": self.intents[i], "confidence": v} for v, i in zip(top_values[row], top_indices[row])]
                 results[index] = self._result(texts[index], encodings[index], path, ranking, marginals)
         return results  # type: ignore[return-value]
-
-    def trace(self) -> NLUModel:
-        """Parse through TorchScript graphs from now on: what a server wants, because its event loop
-        and its parsing thread share the GIL (see `slm.traced`). The graphs use the model's
-        weights as they are; `predict` gives the same results either way."""
-        text = "hello there, how are you"  # sizes of 1 would invite tracing to freeze shapes
-        padded, unpadded = self.featurize([text, "hi"]), self.featurize([text, text])
-        self.traced = TracedJoint(self.model, padded.to(self.device), unpadded.to(self.device))
-        return self
 
     def parse(self, text: str) -> ParseResult:
         """Parse one message."""
