@@ -76,79 +76,72 @@ class CRF(nn.Module):
         gold = gold + self.end[last]
         return torch.logsumexp(alpha + self.end, dim=1) - gold
 
-    def _inference_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Transitions, start and end scores as float32, forbidden moves masked."""
+    def _inference_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Transitions, start and end scores as float32 arrays, forbidden moves masked."""
         transitions, start = self._scores()
-        return transitions.detach().float(), start.detach().float(), self.end.detach().float()
+        return tuple(t.detach().float().cpu().numpy() for t in (transitions, start, self.end))  # type: ignore[return-value]
 
     @torch.no_grad()
     def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
         """P(tag at position t = y | sequence), by forward-backward: (B, T, N).
 
         These are the confidences of tagging decisions under the whole CRF, not the
-        per-position softmax of emissions (which ignores the transitions).
+        per-position softmax of emissions (which ignores the transitions). Inference runs in
+        numpy: its loops are over a dozen positions of tiny arrays, where torch's per-call
+        overhead cost more than the arithmetic.
         """
-        return _forward_backward(emissions.detach().float(), mask.bool(), *self._inference_tables()).cpu().numpy()
+        scores, live = _as_arrays(emissions, mask)
+        transitions, start, end = self._inference_tables()
+        B, T, N = scores.shape
+        exp_transitions = torch.from_numpy(np.exp(transitions))
+        alphas = np.empty((B, T, N), dtype=np.float32)
+        alphas[:, 0] = start + scores[:, 0]
+        for t in range(1, T):
+            step = _np_log_matmul(alphas[:, t - 1], exp_transitions) + scores[:, t]
+            alphas[:, t] = np.where(live[:, t, None], step, alphas[:, t - 1])
+        betas = np.empty((B, T, N), dtype=np.float32)
+        betas[:, T - 1] = end
+        for t in range(T - 2, -1, -1):
+            step = _np_log_matmul(scores[:, t + 1] + betas[:, t + 1], exp_transitions.T)
+            betas[:, t] = np.where(live[:, t + 1, None], step, end)
+        final = alphas[:, -1] + end  # alphas carry the last real position forward
+        peak = final.max(axis=1, keepdims=True)
+        log_z = np.log(np.exp(final - peak).sum(axis=1, keepdims=True)) + peak
+        return np.exp(alphas + betas - log_z[:, :, None])
 
     @torch.no_grad()
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
-        """Viterbi: the best valid tag sequence for each row, trimmed to its length."""
+        """Viterbi: the best valid tag sequence for each row, trimmed to its length (numpy, as
+        `marginals`)."""
+        scores, live = _as_arrays(emissions, mask)
         transitions, start, end = self._inference_tables()
-        score, pointers = _viterbi(emissions.detach().float(), mask.bool(), transitions, start)
-        pointers_of = pointers.cpu().numpy()
-        lengths = mask.sum(1).tolist()
+        B, T, N = scores.shape
+        into = np.ascontiguousarray(transitions.T)  # (to, from): reductions run along contiguous rows
+        score = start + scores[:, 0]  # (B, N)
+        pointers = np.zeros((B, T, N), dtype=np.intp)
+        for t in range(1, T):
+            candidates = score[:, None, :] + into  # (B, N to, N from)
+            pointers[:, t] = candidates.argmax(axis=2)
+            score = np.where(live[:, t, None], candidates.max(axis=2) + scores[:, t], score)
+        lengths = live.sum(axis=1).tolist()
         paths = []
-        for row, (length, tag) in enumerate(zip(lengths, (score + end).argmax(1).tolist())):
+        for row, (length, tag) in enumerate(zip(lengths, (score + end).argmax(axis=1).tolist())):
             path = [tag]
             for t in range(length - 1, 0, -1):
-                tag = int(pointers_of[row, t, tag])
+                tag = int(pointers[row, t, tag])
                 path.append(tag)
             paths.append(path[::-1])
         return paths
 
 
-# TorchScript's default (profiling) executor re-specialises a graph for the shapes it meets, and
-# every batch size and message length is a new one (with these functions and the model's forward
-# pass traced as well, 1,500 varied batches left a process 47 MB larger than eager code, at no
-# gain in speed). The plain executor runs graphs as they are; the setting is process-wide.
-torch._C._jit_set_profiling_executor(False)
-
-# Inference loops run as TorchScript: a dozen positions of tiny tensors, where eager torch paid
-# its per-call overhead and gave up and retook the GIL around every operation, and numpy (used
-# before) did so dozens of times per call too. A server parses in a thread beside its event loop,
-# and each retake can wait up to 5 ms for the loop; a scripted function gives the GIL up once.
+def _as_arrays(emissions: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(B, T, N) float32 emissions and (B, T) bool mask as numpy arrays."""
+    return emissions.detach().float().cpu().numpy(), mask.detach().cpu().numpy().astype(bool)
 
 
-@torch.jit.script
-def _viterbi(scores: torch.Tensor, live: torch.Tensor, transitions: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The best score ending in each tag (B, N) and the back-pointers (B, T, N) of Viterbi."""
-    B, T, N = scores.shape
-    into = transitions.t().contiguous()  # (to, from)
-    score = start + scores[:, 0]  # (B, N)
-    pointers = torch.zeros((B, T, N), dtype=torch.long, device=scores.device)
-    for t in range(1, T):
-        best, before = (score.unsqueeze(1) + into).max(dim=2)  # over the tag before
-        pointers[:, t] = before
-        score = torch.where(live[:, t].unsqueeze(1), best + scores[:, t], score)
-    return score, pointers
-
-
-@torch.jit.script
-def _forward_backward(
-    scores: torch.Tensor, live: torch.Tensor, transitions: torch.Tensor, start: torch.Tensor, end: torch.Tensor
-) -> torch.Tensor:
-    """Posterior marginals (B, T, N); positions past a row's length read as its last one."""
-    B, T, N = scores.shape
-    exp_transitions = transitions.exp()
-    alphas = torch.empty_like(scores)
-    alphas[:, 0] = start + scores[:, 0]
-    for t in range(1, T):
-        step = _log_matmul(alphas[:, t - 1], exp_transitions) + scores[:, t]
-        alphas[:, t] = torch.where(live[:, t].unsqueeze(1), step, alphas[:, t - 1])
-    betas = torch.empty_like(scores)
-    betas[:, T - 1] = end
-    for t in range(T - 2, -1, -1):
-        step = _log_matmul(scores[:, t + 1] + betas[:, t + 1], exp_transitions.t())
-        betas[:, t] = torch.where(live[:, t + 1].unsqueeze(1), step, end.expand(B, N))
-    log_z = torch.logsumexp(alphas[:, -1] + end, dim=1)  # alphas carry the last real position forward
-    return torch.exp(alphas + betas - log_z[:, None, None])
+def _np_log_matmul(scores: np.ndarray, exp_transitions: torch.Tensor) -> np.ndarray:
+    """`_log_matmul` for numpy scores; the product runs in torch, on the threads the process
+    allows torch (numpy's BLAS would start threads of its own)."""
+    peak = scores.max(axis=1, keepdims=True)
+    product = (torch.from_numpy(np.exp(scores - peak)) @ exp_transitions).numpy()
+    return np.log(product + 1e-30) + peak
