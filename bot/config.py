@@ -233,7 +233,12 @@ def _section(cls: type[T], values: dict[str, Any], where: str) -> T:
         if not valid:
             raise ConfigError(f"{where}: '{key}' must be {expected.__name__}, got {value!r}")
     converted = {k: Path(v) if isinstance(getattr(defaults, k), Path) else tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**converted)
+    try:
+        return cls(**converted)
+    except ConfigError:
+        raise
+    except ValueError as error:  # a settings class of slm/ checking its own values
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def load_config(path: Path) -> Config:

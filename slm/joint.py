@@ -51,6 +51,13 @@ class ModelSizes(EncoderShape):
     vocab_size: int = 6000
     intent_slot_mask: bool = False
     """Restrict each intent to the entity types seen with it in training (its slot schema)."""
+    entity_swap: float = 0.25
+    """In training, the chance that an entity takes another value of its type for an epoch
+    (`slm.augment`): the slot tagger learns contexts, not the values it was shown."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.entity_swap <= 1.0:
+            raise ValueError(f"entity_swap is a probability, between 0 and 1; got {self.entity_swap}")
 
 
 @dataclass(kw_only=True)

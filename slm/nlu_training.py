@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 import torch
 
 from slm.calibration import expected_calibration_error, fit_temperature
+from slm.augment import EntitySwap
 from slm.errors import DataError
 from slm.examples import AlignmentError, Example, spans_to_bio
 from slm.features import CharVocab
@@ -27,33 +28,67 @@ from slm.warm_start import imprint_new_intents, parent_targets, warm_start
 
 @dataclass
 class Encoded:
-    """One training example, tokenized once."""
+    """One training example tokenized (once), or a variant of it drawn for an epoch."""
 
-    text: str
+    example: Example
+    """What was encoded: a training example, or a variant of it (`slm.augment`)."""
+    source: str
+    """The training example's text (a variant's original): the key of its distillation target."""
     encoding: Encoding
     intent: int
     tags: list[int]
+
+
+class ExampleEncoder:
+    """Examples -> `Encoded` items, with the tokenizer and the label ids of one model."""
+
+    def __init__(self, tokenizer: Tokenizer, intents: list[str], tags: list[str]) -> None:
+        self.tokenizer = tokenizer
+        self.intent_ids = {name: i for i, name in enumerate(intents)}
+        self.tag_ids = {name: i for i, name in enumerate(tags)}
+
+    def __call__(self, example: Example, source: str | None = None) -> Encoded:
+        """``example`` tokenized and tagged (``source``: its original's text when it is a variant).
+
+        Raises:
+            AlignmentError: a span the tokenizer's words cannot express.
+        """
+        encoding = self.tokenizer.encode(example.text)
+        bio = spans_to_bio(example.spans, encoding.words)
+        tags = [self.tag_ids[t] for t in bio]
+        return Encoded(example, source or example.text, encoding, self.intent_ids[example.intent], tags)
+
+    def all(self, examples: Sequence[Example]) -> list[Encoded]:
+        """Every example encoded, failing on the first span the tokenizer cannot express.
+
+        Raises:
+            DataError: naming the example's origin.
+        """
+        encoded = []
+        for index, example in enumerate(examples, start=1):
+            try:
+                encoded.append(self(example))
+            except AlignmentError as error:
+                raise DataError(example.origin or f"example {index}", None, str(error)) from None
+        return encoded
+
+    def variants(self, items: Sequence[Encoded], swap: EntitySwap) -> list[Encoded]:
+        """Each item, or a variant with other entity values (`slm.augment`); a variant whose
+        spans the tokenizer's words cannot express (a value glued to punctuation) keeps the original."""
+        drawn = []
+        for item in items:
+            variant = swap(item.example)
+            try:
+                drawn.append(item if variant is item.example else self(variant, item.source))
+            except AlignmentError:
+                drawn.append(item)
+        return drawn
 
 
 def tag_names(examples: Sequence[Example]) -> list[str]:
     """``O`` plus ``B-``/``I-`` for every entity type in the training data."""
     labels = sorted({s.label for e in examples for s in e.spans})
     return ["O", *(f"{p}-{label}" for label in labels for p in "BI")]
-
-
-def encode_examples(examples: Sequence[Example], tokenizer: Tokenizer, intents: list[str], tags: list[str]) -> list[Encoded]:
-    """Tokenize and label every example, failing on the first span the tokenizer cannot express."""
-    intent_ids = {name: i for i, name in enumerate(intents)}
-    tag_ids = {name: i for i, name in enumerate(tags)}
-    encoded = []
-    for index, example in enumerate(examples, start=1):
-        encoding = tokenizer.encode(example.text)
-        try:
-            bio = spans_to_bio(example.spans, encoding.words)
-        except AlignmentError as error:
-            raise DataError(example.origin or f"example {index}", None, str(error)) from None
-        encoded.append(Encoded(example.text, encoding, intent_ids[example.intent], [tag_ids[t] for t in bio]))
-    return encoded
 
 
 def slot_schema(items: Sequence[Encoded], n_intents: int, tags: list[str]) -> torch.Tensor:
@@ -117,7 +152,9 @@ def train_nlu(
         chars = CharVocab.build(e.text for e in train)
         encoder_config = EncoderConfig(vocab_size=tokenizer.vocab_size, n_chars=len(chars), **sizes.shape())
     config = JointConfig(**{**asdict(encoder_config), "n_intents": len(intents), "n_tags": len(tags)})
-    items = encode_examples(train, tokenizer, intents, tags)
+    encoder = ExampleEncoder(tokenizer, intents, tags)
+    items = encoder.all(train)
+    swap = EntitySwap(train, sizes.entity_swap, settings.seed)
     model = JointModel(config, tags)
     if sizes.intent_slot_mask:
         model.allowed_tags.copy_(slot_schema(items, len(intents), tags))
@@ -135,7 +172,7 @@ def train_nlu(
             teacher = parent_targets(parent, [e.text for e in train], [e.intent for e in train], intents, distill)
 
     def collate(chunk: Sequence[Encoded], to: torch.device):
-        batch = nlu.featurize([i.text for i in chunk], [i.encoding for i in chunk])
+        batch = nlu.featurize([i.example.text for i in chunk], [i.encoding for i in chunk])
         words = batch.word_mask.sum(1).tolist()
         tag_ids = torch.zeros(batch.word_mask.shape, dtype=torch.long)
         for row, (item, n) in enumerate(zip(chunk, words)):
@@ -143,7 +180,7 @@ def train_nlu(
         intent_ids = torch.tensor([i.intent for i in chunk])
         if not teacher:
             return batch.to(to), (intent_ids.to(to), tag_ids.to(to))
-        soft = torch.stack([teacher.get(i.text, no_teacher) for i in chunk])
+        soft = torch.stack([teacher.get(i.source, no_teacher) for i in chunk])
         return batch.to(to), (intent_ids.to(to), tag_ids.to(to), soft.to(to))
 
     def evaluate(_: torch.nn.Module) -> dict[str, float]:
@@ -153,7 +190,8 @@ def train_nlu(
         return scores
 
     started = time.perf_counter()
-    result = fit(model, items, collate, evaluate, "score", settings, on_epoch, length=lambda i: len(i.encoding.ids))
+    redraw = (lambda originals: encoder.variants(originals, swap)) if sizes.entity_swap > 0 else None
+    result = fit(model, items, collate, evaluate, "score", settings, on_epoch, length=lambda i: len(i.encoding.ids), redraw=redraw)
     nlu.temperature, ece = _calibrate(nlu, dev)
     nlu.meta = {
         "training": {
@@ -161,6 +199,7 @@ def train_nlu(
             "dev_examples": len(dev),
             "data_sha256": data_fingerprint(train),
             "settings": asdict(settings),
+            "entity_swap": sizes.entity_swap,
             "initialised_from": str(init) if init else None,
             "fine_tuned": grown,
             "best_epoch": result.best_epoch,

@@ -163,11 +163,12 @@ class _Trainer(Generic[Item]):
         model: nn.Module,
         items: Sequence[Item],
         length: Callable[[Item], int] | None,
+        redraw: Callable[[Sequence[Item]], Sequence[Item]] | None,
         settings: TrainSettings,
         device: torch.device,
         world: World,
     ):
-        self.model, self.items, self.length, self.settings = model, items, length, settings
+        self.model, self.items, self.length, self.redraw, self.settings = model, items, length, redraw, settings
         self.device, self.world = device, world
         self.wrapped: nn.Module = model
         if world.size > 1:
@@ -190,11 +191,12 @@ class _Trainer(Generic[Item]):
 
     def epoch(self, collate: Collate) -> float:
         self.model.train()
-        order = torch.randperm(len(self.items), generator=self.generator).tolist()
+        items = self.items if self.redraw is None else self.redraw(self.items)
+        order = torch.randperm(len(items), generator=self.generator).tolist()
         mine = order[self.world.rank :: self.world.size][: self.per_rank]
         total, steps = 0.0, 0
-        for batch in self._batches(mine):
-            chunk = [self.items[i] for i in batch]
+        for batch in self._batches(items, mine):
+            chunk = [items[i] for i in batch]
             inputs, targets = collate(chunk, self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 _, loss = self.wrapped(inputs, targets)
@@ -226,7 +228,7 @@ class _Trainer(Generic[Item]):
                 for parameter, kept in zip(self.model.parameters(), own):
                     parameter.copy_(kept)
 
-    def _batches(self, indices: list[int]) -> list[list[int]]:
+    def _batches(self, items: Sequence[Item], indices: list[int]) -> list[list[int]]:
         """Batches of similar length (less padding), in random order.
 
         Sorting happens within windows of 50 batches, so batches still mix across epochs.
@@ -237,7 +239,7 @@ class _Trainer(Generic[Item]):
             indices = [
                 i
                 for start in range(0, len(indices), window)
-                for i in sorted(indices[start : start + window], key=lambda i: self.length(self.items[i]))
+                for i in sorted(indices[start : start + window], key=lambda i: self.length(items[i]))
             ]
         batches = [indices[start : start + size] for start in range(0, len(indices), size)]
         order = torch.randperm(len(batches), generator=self.generator).tolist()
@@ -253,6 +255,7 @@ def fit(
     settings: TrainSettings,
     on_epoch: Callable[[EpochReport], None] | None = None,
     length: Callable[[Item], int] | None = None,
+    redraw: Callable[[Sequence[Item]], Sequence[Item]] | None = None,
 ) -> FitResult:
     """Train ``model`` in place, keeping the weights of the epoch with the best ``score_key``
     (with ``settings.ema``, the moving average of the weights is what is scored and kept).
@@ -264,10 +267,12 @@ def fit(
         score_key: the dev score to maximise; training stops after ``patience`` epochs without gain
             (both stretched by ``settings.min_steps`` on a small data set).
         length: an item's size; when given, batches group items of similar size.
+        redraw: when given, each epoch trains on ``redraw(items)`` instead (as many, drawn
+            afresh: augmented variants), batched by their own sizes.
     """
     device = next(model.parameters()).device
     world = join_world(device)
-    trainer = _Trainer(model, items, length, settings, device, world)
+    trainer = _Trainer(model, items, length, redraw, settings, device, world)
     started = time.perf_counter()
     best_score, best_scores, best_epoch, best_state = -math.inf, {}, 0, None
     epoch = 0

@@ -28,6 +28,7 @@ def test_missing_file_gives_defaults(tmp_path):
         ("[nlu.model]\nrecurrent = 1\n", r"'recurrent' must be bool"),
         ("[server\nport = 1\n", r"config.toml: "),
         ("[server]\nworker_threads = 0\n", r"\[server\] worker_threads must be 1 or more"),
+        ("[nlu.model]\nentity_swap = 1.5\n", r"config.toml: \[nlu.model\]: entity_swap is a probability"),
     ],
 )
 def test_bad_settings_name_the_file_and_key(tmp_path, content, message):

@@ -10,7 +10,7 @@ from slm.datasets import load_examples
 from slm.features import CharVocab
 from slm.joint import JointConfig, JointModel
 from slm.nlu import NLUModel
-from slm.nlu_training import encode_examples, tag_names
+from slm.nlu_training import ExampleEncoder, tag_names
 from slm.tokenizer import Tokenizer
 
 TAGS = ["O", "B-a", "I-a", "B-b", "I-b"]
@@ -27,11 +27,11 @@ def tiny_setup(tiny_path, **sizes):
     )
     model = JointModel(config, tags).eval()
     nlu = NLUModel(model, tokenizer, chars, intents, tags)
-    return examples, nlu, encode_examples(examples, tokenizer, intents, tags)
+    return examples, nlu, ExampleEncoder(tokenizer, intents, tags).all(examples)
 
 
 def collate(nlu, items):
-    batch = nlu.featurize([i.text for i in items], [i.encoding for i in items])
+    batch = nlu.featurize([i.example.text for i in items], [i.encoding for i in items])
     tags = torch.zeros(batch.word_mask.shape, dtype=torch.long)
     for row, item in enumerate(items):
         tags[row, : len(item.tags)] = torch.tensor(item.tags)

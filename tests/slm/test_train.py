@@ -99,3 +99,20 @@ def test_a_stretched_run_trains_and_reports_its_planned_epochs():
     result = fit(model, [1.0, 1.0], lambda chunk, _device: (None, torch.tensor(chunk)), lambda _m: {"score": 0.0}, "score", settings, reports.append)
     assert [r.epochs for r in reports] == [3, 3, 3] and result.epochs_run == 3  # 2 steps an epoch: 3 epochs fill 6 steps
     assert len(model.seen) == 6
+
+
+def test_redraw_gives_each_epoch_its_own_items():
+    drawn, trained = [], []
+
+    def redraw(items):
+        drawn.append(list(items))
+        return [value + len(drawn) for value in items]  # epoch n trains on the originals + n
+
+    def collate(chunk, _device):
+        trained.append(sorted(chunk))
+        return None, torch.tensor(chunk)
+
+    settings = TrainSettings(epochs=3, batch_size=2, lr=0.05, warmup=0.0, patience=10, device="cpu")
+    fit(Scalar(), [1.0, 1.0], collate, lambda _m: {"score": 0.0}, "score", settings, redraw=redraw)
+    assert drawn == [[1.0, 1.0]] * 3  # always drawn from the originals, never from a previous draw
+    assert trained == [[2.0, 2.0], [3.0, 3.0], [4.0, 4.0]]
