@@ -49,6 +49,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch32": {"batch_size": 32},
     "piece_dropout0.2": {"piece_dropout": 0.2},
     "decay0.05": {"weight_decay": 0.05},
+    "no_swap": {"entity_swap": 0.0},
+    "swap0.5": {"entity_swap": 0.5},
 }
 
 
