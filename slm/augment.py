@@ -32,21 +32,15 @@ class EntitySwap:
         """A variant of ``example`` (the example itself when no entity was swapped)."""
         if not example.spans or self.probability <= 0:
             return example
-        parts: list[str] = []
-        spans: list[Span] = []
-        cursor = length = 0
-        swapped = False
+        text, spans, cursor, swapped = "", [], 0, False
         for span in sorted(example.spans):
             value = example.text[span.start : span.end]
             if self.random.random() < self.probability:
                 value, swapped = self.random.choice(self.values.get(span.label, [value])), True
-            parts.append(example.text[cursor : span.start])
-            length += span.start - cursor
-            spans.append(Span(length, length + len(value), span.label))
-            parts.append(value)
-            length += len(value)
+            text += example.text[cursor : span.start]
+            spans.append(Span(len(text), len(text) + len(value), span.label))
+            text += value
             cursor = span.end
         if not swapped:
             return example
-        parts.append(example.text[cursor:])
-        return Example("".join(parts), example.intent, tuple(spans), example.origin)
+        return Example(text + example.text[cursor:], example.intent, tuple(spans), example.origin)

@@ -10,8 +10,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from slm.calibration import expected_calibration_error, fit_temperature
 from slm.augment import EntitySwap
+from slm.calibration import expected_calibration_error, fit_temperature
 from slm.errors import DataError
 from slm.examples import AlignmentError, Example, spans_to_bio
 from slm.features import CharVocab
