@@ -13,6 +13,11 @@ class DataError(ValueError):
         super().__init__(f"{location}: {reason}")
         self.path, self.line, self.reason = Path(path), line, reason
 
+    def __reduce__(self) -> tuple[type, tuple[Path, int | None, str]]:
+        # Rebuilt from its parts: a worker process's error must reach the parent intact
+        # (pickle would otherwise call __init__ with the message alone).
+        return type(self), (self.path, self.line, self.reason)
+
 
 class CheckpointError(RuntimeError):
     """A model directory that is missing, truncated, tampered with or incompatible."""

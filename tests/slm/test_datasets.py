@@ -1,3 +1,4 @@
+import pickle
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,8 @@ def test_split_dev_keeps_every_intent_in_train(tiny_path):
     assert {e.intent for e in train} == {e.intent for e in examples}
     assert {e.intent for e in dev} == {e.intent for e in examples}
     assert split_dev(examples, 0.2, seed=1) == (train, dev)
+
+
+def test_data_error_survives_pickling_so_worker_processes_can_report_it() -> None:
+    error = pickle.loads(pickle.dumps(DataError("train/seq.out", 7, "3 tags for 4 tokens")))
+    assert (str(error), error.line, error.reason) == ("train/seq.out:7: 3 tags for 4 tokens", 7, "3 tags for 4 tokens")
