@@ -7,8 +7,9 @@ A full `bench.nlu` run takes a CPU core 8-15 minutes per corpus, so comparing a 
 (and a few seeds, to see the noise) is what a lent GPU machine is for: each run is one process
 with one CPU thread, all sharing the GPU. Runs end when their training does or when the budget
 runs out (unfinished runs are reported as such). Every finished run appends one JSON line to
-``--out`` (test scores, training time, the test intents it got wrong), so nothing is lost when
-the machine is taken back; the table at the end ranks the runs by frame accuracy. Settings that
+``--out`` (test scores, training time, the test intents it got wrong, and the frames with the
+right intent and wrong entities), so nothing is lost when the machine is taken back; the table
+at the end ranks the runs by frame accuracy. Settings that
 look better here are then confirmed by `bench.nlu` on CPU, whose numbers are the ones reported.
 """
 
@@ -20,7 +21,7 @@ import multiprocessing
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -28,6 +29,7 @@ from bench.data import SHARED_DATA
 from bench.nlu import RESULTS, SETTINGS, SIZES
 from bench.timing import log
 from slm.datasets import load_examples
+from slm.examples import Example, Span
 from slm.metrics import nlu_scores
 from slm.nlu_training import train_nlu
 
@@ -77,6 +79,7 @@ def train_and_score(job: tuple[str, str, str, str, int | None]) -> dict[str, Any
     predictions = nlu.predict([e.text for e in test])
     scores = nlu_scores(test, [p.intent for p in predictions], [p.spans for p in predictions])
     wrong = [[e.text, e.intent, p.intent] for e, p in zip(test, predictions) if e.intent != p.intent]
+    missed = [frame_error(e, p.intent, p.spans) for e, p in zip(test, predictions) if e.intent == p.intent and set(e.spans) != set(p.spans)]
     return {
         "corpus": corpus,
         "variant": variant,
@@ -86,7 +89,17 @@ def train_and_score(job: tuple[str, str, str, str, int | None]) -> dict[str, Any
         "best_epoch": nlu.meta["training"]["best_epoch"],
         **{k: scores[k] for k in ("intent_accuracy", "slot_f1", "frame_accuracy")},
         "intent_errors": wrong,
+        "slot_errors": missed,
     }
+
+
+def frame_error(example: Example, intent: str, spans: Sequence[Span]) -> dict[str, Any]:
+    """A frame whose entities the model got wrong, as ``label=value`` lists: which types fail, and how."""
+
+    def named(found: Sequence[Span]) -> list[str]:
+        return [f"{s.label}={example.text[s.start : s.end]}" for s in found]
+
+    return {"text": example.text, "gold_intent": example.intent, "intent": intent, "gold": named(example.spans), "predicted": named(spans)}
 
 
 def markdown(rows: list[dict[str, Any]], unfinished: list[str]) -> str:
