@@ -3,7 +3,9 @@
 Pattern and lookup matches are the author's explicit knowledge (an order id always looks like
 ``A-1042``), so where one overlaps a model entity the match wins; synonyms then map every value
 to its canonical form. Button payloads such as ``/order_status{"order_id": "A-1042"}`` skip
-the model, as in Rasa.
+the model, as in Rasa, and so does Rasa's ``/intent@0.3``: a parse with that confidence, which
+lets a conversation test drive the fallback without hunting for a message the model happens to
+be unsure of.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from bot.types import Entity, Parse
 from slm.intents_yaml import LexiconEntry
 from slm.nlu import NLUModel, ParseResult
 
-PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w.-]*)(?P<entities>\{.*\})?$", re.S)
+PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w.-]*)(?:@(?P<confidence>[01](?:\.\d+)?))?(?P<entities>\{.*\})?$", re.S)
 
 
 @dataclass
@@ -83,7 +85,7 @@ class Understanding:
         return [self._typed(text, next(results)) if payload is None else self._payload(payload) for text, payload in zip(texts, payloads)]
 
     def _payload(self, payload: Parse) -> Parse:
-        return Parse(payload.text, payload.intent, 1.0, ((payload.intent, 1.0),), payload.entities, self.version)
+        return Parse(payload.text, payload.intent, payload.confidence, payload.ranking, payload.entities, self.version)
 
     def _typed(self, text: str, result: ParseResult) -> Parse:
         model_entities = [Entity(e.entity, e.value, e.start, e.end, e.value, e.confidence) for e in result.entities]
@@ -93,9 +95,13 @@ class Understanding:
 
 
 def parse_payload(text: str) -> Parse | None:
-    """``/intent`` or ``/intent{"entity": "value"}`` as a certain parse; None for ordinary text."""
+    """``/intent``, ``/intent{"entity": "value"}`` as a certain parse, ``/intent@0.3...`` with
+    that confidence (0 to 1); None for ordinary text."""
     match = PAYLOAD.match(text.strip())
     if not match:
+        return None
+    confidence = float(match.group("confidence") or 1.0)
+    if confidence > 1.0:
         return None
     entities: tuple[Entity, ...] = ()
     if match.group("entities"):
@@ -106,4 +112,4 @@ def parse_payload(text: str) -> Parse | None:
         if not isinstance(values, dict):
             return None
         entities = tuple(Entity(str(k), str(v), 0, 0, str(v), 1.0, "payload") for k, v in values.items())
-    return Parse(text, match.group("intent"), 1.0, ((match.group("intent"), 1.0),), entities)
+    return Parse(text, match.group("intent"), confidence, ((match.group("intent"), confidence),), entities)

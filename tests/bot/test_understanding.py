@@ -27,3 +27,12 @@ def test_payloads():
     assert with_entities.entity_values() == {"order_id": "A-1042"}
     assert parse_payload("/order_status{not json}") is None
     assert parse_payload("where is my order") is None
+
+
+def test_payloads_with_a_confidence_as_in_rasa():
+    unsure = parse_payload('/order_status@0.3{"order_id": "A-1042"}')
+    assert (unsure.intent, unsure.confidence, unsure.ranking) == ("order_status", 0.3, (("order_status", 0.3),))
+    assert unsure.entity_values() == {"order_id": "A-1042"}
+    assert parse_payload("/order_status@1").confidence == 1.0
+    assert parse_payload("/order_status@1.5") is None  # not a probability: ordinary text
+    assert parse_payload("/start@shop_bot") is None  # a Telegram command addressed to a bot
