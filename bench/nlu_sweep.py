@@ -34,7 +34,7 @@ from slm.metrics import nlu_scores
 from slm.nlu_training import train_nlu
 
 # Each named variant changes `bench.nlu`'s configuration in one way (model sizes or training
-# settings); seeds measure how much of a difference is noise.
+# settings), some with another seed: seeds measure how much of a difference is noise.
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
     "seed1": {"seed": 1},
@@ -52,7 +52,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "piece_dropout0.2": {"piece_dropout": 0.2},
     "decay0.05": {"weight_decay": 0.05},
     "no_swap": {"entity_swap": 0.0},
-    "swap0.5": {"entity_swap": 0.5},
+    "swap0.25": {"entity_swap": 0.25},
+    "swap0.25_seed1": {"entity_swap": 0.25, "seed": 1},
+    "vocab2k_seed1": {"vocab_size": 2000, "seed": 1},
 }
 
 
@@ -88,6 +90,7 @@ def train_and_score(job: tuple[str, str, str, str, int | None]) -> dict[str, Any
         "epochs_run": nlu.meta["training"]["epochs_run"],
         "best_epoch": nlu.meta["training"]["best_epoch"],
         **{k: scores[k] for k in ("intent_accuracy", "slot_f1", "frame_accuracy")},
+        "dev": nlu.meta["metrics"]["dev"],  # what a choice between settings should rest on
         "intent_errors": wrong,
         "slot_errors": missed,
     }
