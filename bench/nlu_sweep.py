@@ -40,6 +40,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "seed1": {"seed": 1},
     "seed2": {"seed": 2},
     "mask": {"intent_slot_mask": True},
+    "mask_seed1": {"intent_slot_mask": True, "seed": 1},
+    "no_schema": {"slot_schema_on_dev": False},
     "long": {"epochs": 40, "patience": 10},
     "lr1e-3": {"lr": 1e-3, "epochs": 40, "patience": 10},
     "wide": {"d_model": 256, "d_ff": 1024},

@@ -51,6 +51,9 @@ class ModelSizes(EncoderShape):
     vocab_size: int = 6000
     intent_slot_mask: bool = False
     """Restrict each intent to the entity types seen with it in training (its slot schema)."""
+    slot_schema_on_dev: bool = True
+    """Without ``intent_slot_mask``: after training, decode with the slot schema anyway when
+    that scores better on dev (it does on SNIPS, whose intents have disjoint entity types)."""
     entity_swap: float = 0.25
     """In training, the chance that an entity takes another value of its type for an epoch
     (`slm.augment`): the slot tagger learns contexts, not the values it was shown."""

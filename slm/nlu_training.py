@@ -192,6 +192,11 @@ def train_nlu(
     started = time.perf_counter()
     redraw = (lambda originals: encoder.variants(originals, swap)) if sizes.entity_swap > 0 else None
     result = fit(model, items, collate, evaluate, "score", settings, on_epoch, length=lambda i: len(i.encoding.ids), redraw=redraw)
+    scores, schema = result.scores, "trained" if sizes.intent_slot_mask else "off"
+    if sizes.slot_schema_on_dev and not sizes.intent_slot_mask:
+        masked = decode_with_schema_if_better(model, slot_schema(items, len(intents), tags), scores, evaluate)
+        if masked is not None:
+            scores, schema = masked, "chosen on dev"
     nlu.temperature, ece = _calibrate(nlu, dev)
     nlu.meta = {
         "training": {
@@ -200,6 +205,7 @@ def train_nlu(
             "data_sha256": data_fingerprint(train),
             "settings": asdict(settings),
             "entity_swap": sizes.entity_swap,
+            "slot_schema": schema,
             "initialised_from": str(init) if init else None,
             "fine_tuned": grown,
             "best_epoch": result.best_epoch,
@@ -208,9 +214,25 @@ def train_nlu(
             "device": result.device,
             "world_size": result.world_size,
         },
-        "metrics": {"dev": {k: v for k, v in result.scores.items() if k != "score"}, "dev_ece": ece},
+        "metrics": {"dev": {k: v for k, v in scores.items() if k != "score"}, "dev_ece": ece},
     }
     return nlu
+
+
+@torch.no_grad()
+def decode_with_schema_if_better(
+    model: JointModel, schema: torch.Tensor, scores: dict[str, float], evaluate: Callable[[torch.nn.Module], dict[str, float]]
+) -> dict[str, float] | None:
+    """Keep ``schema`` (see `slot_schema`) as the trained ``model``'s decoding constraint when dev
+    ``evaluate`` scores strictly higher with it than ``scores`` (without it); its dev scores then,
+    None (and the model as it was) otherwise."""
+    unconstrained = model.allowed_tags.clone()
+    model.allowed_tags.copy_(schema)
+    masked = evaluate(model)
+    if masked["score"] > scores["score"]:
+        return masked
+    model.allowed_tags.copy_(unconstrained)
+    return None
 
 
 def _calibrate(nlu: NLUModel, dev: Sequence[Example]) -> tuple[float, float]:

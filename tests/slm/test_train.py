@@ -1,12 +1,14 @@
 """A short real training run: reproducible under a seed, early stopping keeps the best epoch."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
 
 from slm.datasets import load_examples, split_dev
 from slm.joint import ModelSizes
-from slm.nlu_training import train_nlu
+from slm.nlu_training import decode_with_schema_if_better, train_nlu
 from slm.train import TrainSettings, fit
 
 SIZES = ModelSizes(vocab_size=200, d_model=32, n_layers=1, n_heads=2, d_ff=64, dropout=0.0)
@@ -116,3 +118,34 @@ def test_redraw_gives_each_epoch_its_own_items():
     fit(Scalar(), [1.0, 1.0], collate, lambda _m: {"score": 0.0}, "score", settings, redraw=redraw)
     assert drawn == [[1.0, 1.0]] * 3  # always drawn from the originals, never from a previous draw
     assert trained == [[2.0, 2.0], [3.0, 3.0], [4.0, 4.0]]
+
+
+def test_the_slot_schema_constrains_decoding_only_when_dev_scores_higher(tiny_path):
+    nlu, _ = train_tiny(tiny_path, seed=0)
+    model = nlu.model
+    model.allowed_tags.fill_(True)
+    only_o = torch.zeros_like(model.allowed_tags)
+    only_o[:, 0] = True
+
+    def evaluate(m):  # scores the constraint in place while dev is evaluated
+        return {"score": 0.5 if bool(m.allowed_tags.all()) else score_with_schema}
+
+    score_with_schema = 0.4
+    assert decode_with_schema_if_better(model, only_o, {"score": 0.5}, evaluate) is None
+    assert bool(model.allowed_tags.all())  # restored
+    score_with_schema = 0.6
+    assert decode_with_schema_if_better(model, only_o, {"score": 0.5}, evaluate) == {"score": 0.6}
+    assert torch.equal(model.allowed_tags, only_o)
+    assert nlu.parse("where is order B-2001").entities == []  # decoding obeys it: every word O
+
+
+def test_training_records_whether_the_slot_schema_was_chosen(tiny_path):
+    train, dev = split_dev(load_examples(tiny_path), 0.2, seed=0)
+    settings = TrainSettings(epochs=2, batch_size=8, lr=3e-3, device="cpu")
+    off = train_nlu(train, dev, replace(SIZES, slot_schema_on_dev=False), settings)
+    assert off.meta["training"]["slot_schema"] == "off" and bool(off.model.allowed_tags.all())
+    auto = train_nlu(train, dev, SIZES, settings)
+    chosen = auto.meta["training"]["slot_schema"] == "chosen on dev"
+    assert chosen != bool(auto.model.allowed_tags.all())
+    trained = train_nlu(train, dev, replace(SIZES, intent_slot_mask=True), settings)
+    assert trained.meta["training"]["slot_schema"] == "trained"
