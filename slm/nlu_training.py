@@ -193,7 +193,7 @@ def train_nlu(
     redraw = (lambda originals: encoder.variants(originals, swap)) if sizes.entity_swap > 0 else None
     result = fit(model, items, collate, evaluate, "score", settings, on_epoch, length=lambda i: len(i.encoding.ids), redraw=redraw)
     scores, schema = result.scores, "trained" if sizes.intent_slot_mask else "off"
-    if sizes.slot_schema_on_dev and not sizes.intent_slot_mask:
+    if sizes.slot_schema_on_dev and not sizes.intent_slot_mask and scores:  # no scores: no epoch ran
         masked = decode_with_schema_if_better(model, slot_schema(items, len(intents), tags), scores, evaluate)
         if masked is not None:
             scores, schema = masked, "chosen on dev"
