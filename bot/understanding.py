@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.types import Entity, Parse
 from slm.intents_yaml import LexiconEntry
@@ -85,7 +85,7 @@ class Understanding:
         return [self._typed(text, next(results)) if payload is None else self._payload(payload) for text, payload in zip(texts, payloads)]
 
     def _payload(self, payload: Parse) -> Parse:
-        return Parse(payload.text, payload.intent, payload.confidence, payload.ranking, payload.entities, self.version)
+        return replace(payload, model_version=self.version)
 
     def _typed(self, text: str, result: ParseResult) -> Parse:
         model_entities = [Entity(e.entity, e.value, e.start, e.end, e.value, e.confidence) for e in result.entities]

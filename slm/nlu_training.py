@@ -219,7 +219,6 @@ def train_nlu(
     return nlu
 
 
-@torch.no_grad()
 def decode_with_schema_if_better(
     model: JointModel, schema: torch.Tensor, scores: dict[str, float], evaluate: Callable[[torch.nn.Module], dict[str, float]]
 ) -> dict[str, float] | None:
