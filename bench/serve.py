@@ -82,11 +82,16 @@ def wait_ready(url: str, server: subprocess.Popen, settle_s: float) -> None:
     raise RuntimeError("the server did not become ready in 120 s")
 
 
-def worker_pids(server: subprocess.Popen) -> list[int]:
-    """The processes that serve: the server itself, or its worker children (not multiprocessing's resource tracker)."""
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    workers = [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    return workers or [server.pid]
+def spawned_children(pid: int) -> list[int]:
+    """The processes ``pid`` started with multiprocessing's spawn (not its resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def serving_processes(server: subprocess.Popen, workers: int) -> dict[int, list[int]]:
+    """Each worker (the server itself, or its worker children) and the parsing process(es) it started."""
+    worker_pids = [server.pid] if workers == 1 else spawned_children(server.pid)
+    return {worker: spawned_children(worker) for worker in worker_pids}
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -140,15 +145,18 @@ def measure(kind: str, model: Path, port: int, growth: int, scale: float = 1.0) 
                 result[name] = asyncio.run(load(url, conversations, max(conversations, int(messages * scale)), f"{kind}-{name}"))
                 log(f"{kind} {name}: {result[name]}")
             if kind != "echo":
-                pids = worker_pids(server)
+                workers = serving_processes(server, 2 if kind == "bot_2_workers" else 1)
+                pids = [pid for worker, parsers in workers.items() for pid in (worker, *parsers)]
                 before = [memory_mb(pid, "VmRSS") for pid in pids]
                 asyncio.run(load(url, 16, growth, f"{kind}-growth"))
                 after = [memory_mb(pid, "VmRSS") for pid in pids]
-                result["workers"] = len(pids)
+                result["workers"] = len(workers)
+                result["parsers"] = sum(len(parsers) for parsers in workers.values())
                 result["rss_mb"] = round(max(memory_mb(pid, "VmHWM") for pid in pids), 1)
                 result["rss_growth_pct"] = round(max((a - b) / b * 100 for a, b in zip(after, before)), 2)
-                # The rest of RSS is shared libraries' pages (torch's code above all), shared by the workers.
+                # The rest of RSS is shared libraries' pages (torch's code above all), shared by all processes.
                 result["private_mb"] = round(max(memory_mb(pid, "RssAnon") for pid in pids), 1)
+                result["worker_private_mb"] = round(max(sum(memory_mb(pid, "RssAnon") for pid in (w, *p)) for w, p in workers.items()), 1)
                 log(f"{kind}: peak RSS {result['rss_mb']} MB ({result['private_mb']} MB private), growth over {growth} messages {result['rss_growth_pct']}%")
             return result
         finally:
@@ -164,8 +172,10 @@ def table(results: dict[str, dict[str, object]], growth: int) -> str:
         "by one asyncio/aiohttp client process on the same 2-core machine. Each conversation plays a 7-turn",
         "script (order status with a digression, a return with slot filling) and starts over with a new id.",
         "1 worker: SQLite, in-process locks. 2 workers: PostgreSQL + Redis (FIFO turn queue per conversation).",
-        f"Memory: peak RSS of the busiest worker; growth: RSS change over {growth} further messages after warm-up;",
-        "private: its anonymous memory at the end (RSS less the pages of shared libraries, which the workers share).",
+        "Each worker parses in a child process of its own (`[server] parse_process`), unless the row says 0 parsers.",
+        f"Memory: peak RSS of the busiest process (worker or parser); growth: the largest RSS change over {growth} further",
+        "messages after warm-up; private: anonymous memory at the end (RSS less the pages of shared libraries, which all",
+        "processes share), of the busiest process and of a worker and its parser together.",
         f"{TARGETS}.",
         "",
         "| server | conversations | messages/s | p50 ms | p99 ms |",
@@ -176,10 +186,17 @@ def table(results: dict[str, dict[str, object]], growth: int) -> str:
             row = result[name]
             assert isinstance(row, dict)
             lines.append(f"| {kind} | {name[1:]} | {row['per_second']} | {row['p50_ms']} | {row['p99_ms']} |")
-    lines += ["", "| server | workers | peak RSS MB | private MB | RSS growth % |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| server | workers | parsers | peak RSS MB | private MB | worker + parser private MB | RSS growth % |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for kind, result in results.items():
         if "rss_mb" in result:
-            lines.append(f"| {kind} | {result['workers']} | {result['rss_mb']} | {result['private_mb']} | {result['rss_growth_pct']} |")
+            lines.append(
+                f"| {kind} | {result['workers']} | {result['parsers']} | {result['rss_mb']} | {result['private_mb']} "
+                f"| {result['worker_private_mb']} | {result['rss_growth_pct']} |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -49,12 +49,15 @@ class ServerSettings:
     """``[server]``: where `slmbot run` listens, how often it checks for a newly promoted model
     (0: never), and how many threads a worker gives blocking work (model batches, database
     calls, actions): concurrent turns share batches, so a few suffice, and each thread more
-    costs memory."""
+    costs memory. ``parse_process``: each worker parses in a child process of its own, so that
+    parsing and the rest of a turn run on two cores (`bot.parse_process`); false saves that
+    process's memory."""
 
     host: str = "127.0.0.1"
     port: int = 8000
     model_poll_seconds: float = 5.0
     worker_threads: int = 8
+    parse_process: bool = True
 
     def __post_init__(self) -> None:
         if self.worker_threads < 1:

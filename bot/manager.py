@@ -83,8 +83,7 @@ class DialogueManager:
         self.outputs: dict[str, OutputChannel] = {}
         self.coordinator = coordinator or LocalCoordinator()
         self.redactor = redactor  # set: personal data is redacted before it is stored
-        # Concurrent turns share one forward pass of the model and one database commit.
-        self.parser = MicroBatcher(self._parse_many)
+        # Concurrent turns share one database read and one commit (and the understanding's forward pass).
         self.reader = MicroBatcher(store.conversations_and_undelivered)
         self.writer = MicroBatcher(store.save_turns)
 
@@ -107,7 +106,7 @@ class DialogueManager:
         async with self.coordinator.hold(key):
             # Reading the conversation and parsing the message do not depend on each other: both
             # join the batches of the turns running now, side by side.
-            (stored, undelivered), parse = await asyncio.gather(self.reader.submit(key), self.parser.submit(message.text))
+            (stored, undelivered), parse = await asyncio.gather(self.reader.submit(key), self.understanding.submit(message.text))
             events: list[PendingEvent] = []
             conversation = self._open_session(stored, message, events)
             events.append(_user_event(conversation, parse))
@@ -122,13 +121,9 @@ class DialogueManager:
         observe_turn(message.channel, time.perf_counter() - started, parse, replies, any(e.kind == "handoff" for e in events))
         return Turn(parse, waiting + replies)
 
-    def _parse_many(self, texts: list[str]) -> list[Parse]:
-        # Through the attribute, so a hot-reloaded model serves the next batch.
-        return self.understanding.parse_many(texts)
-
     async def parse(self, text: str) -> Parse:
         """What the bot understands of ``text`` (no conversation involved)."""
-        return await self.parser.submit(text)
+        return await self.understanding.submit(text)
 
     async def agent_reply(self, key: str, text: str, agent: str) -> BotReply:
         """A human agent writes to the customer of a handed-off conversation."""

@@ -13,25 +13,36 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from anyio import to_thread
 
 from bot.heap import freeze_heap
+from bot.parse_process import ParseProcess
 from bot.runtime import BotRuntime, load_nlu, load_reply_generator
 from bot.understanding import Understanding
 
 log = logging.getLogger(__name__)
 
 
+async def _keep_nothing(_replaced: Any) -> None:
+    """A replaced model that holds nothing but memory goes with its last reference."""
+
+
 @dataclass(frozen=True)
 class ServedModel:
-    """One kind of model a runtime serves: which version it has, how to load and install another."""
+    """One kind of model a runtime serves: the one it serves now (which has a ``version``), how to
+    load and install another, and how to let go of the one replaced (a parsing process first
+    answers the texts already sent to it)."""
 
     kind: str
-    version: Callable[[], str]
+    current: Callable[[], Any]
     load: Callable[[Path], Any]
     install: Callable[[Any], None]
+    retire: Callable[[Any], Awaitable[None]] = _keep_nothing
+
+    def version(self) -> str:
+        return str(self.current().version)
 
 
 def served_models(runtime: BotRuntime) -> list[ServedModel]:
@@ -40,16 +51,17 @@ def served_models(runtime: BotRuntime) -> list[ServedModel]:
     served = [
         ServedModel(
             "nlu",
-            lambda: manager.understanding.version,
+            lambda: manager.understanding,
             lambda directory: _load_understanding(runtime, directory),
             lambda understanding: setattr(manager, "understanding", understanding),
+            lambda replaced: replaced.close(),
         )
     ]
     if manager.generator is not None:
         served.append(
             ServedModel(
                 "generator",
-                lambda: _generator_version(runtime),
+                lambda: manager.generator,
                 lambda directory: load_reply_generator(runtime.config, runtime.domain, runtime.store, directory),
                 lambda replies: setattr(manager, "generator", replies),
             )
@@ -82,16 +94,11 @@ async def _follow(runtime: BotRuntime, model: ServedModel, failed: dict[str, str
         failed[model.kind] = live.version
         log.error("model watch: %s version %s not loaded, keeping %s: %s", model.kind, live.version, model.version(), error)
         return
-    previous = model.version()
+    previous, replaced = model.version(), model.current()
     model.install(loaded)
+    await model.retire(replaced)
     freeze_heap()  # one full collection (~0.1 s) lets the old model go
     log.info("model watch: now serving %s version %s (was %s)", model.kind, live.version, previous)
-
-
-def _generator_version(runtime: BotRuntime) -> str:
-    generator = runtime.manager.generator
-    assert generator is not None, "only watched when the runtime serves a generator"
-    return generator.version
 
 
 def _load_understanding(runtime: BotRuntime, directory: Path) -> Understanding:
@@ -99,4 +106,7 @@ def _load_understanding(runtime: BotRuntime, directory: Path) -> Understanding:
     unknown = set(runtime.domain.intents) - set(nlu.intents)
     if unknown:
         raise ValueError(f"it does not know intent(s) {', '.join(sorted(unknown))}")
-    return Understanding(nlu, runtime.manager.understanding.lexicon, version)
+    current = runtime.manager.understanding
+    loaded = Understanding(nlu, current.lexicon, version, directory)
+    # A worker that parses in a child process goes on doing so with the new model.
+    return ParseProcess(loaded) if isinstance(current, ParseProcess) else loaded

@@ -104,7 +104,7 @@ class BotRuntime:
         store.migrate()
         if not any(m.version == version for m in store.models("nlu")):
             store.record_model("nlu", version, str(directory), nlu.meta.get("metrics", {}))
-        understanding = Understanding(nlu, Lexicon.from_entries(domain.lexicon), version)
+        understanding = Understanding(nlu, Lexicon.from_entries(domain.lexicon), version, directory)
         actions = ActionRunner(domain.python_actions, domain.http_actions, config.actions.timeout)
         generator = load_reply_generator(config, domain, store) if config.generator.enabled else None
         coordinator = make_coordinator(config.redis_url if redis_url is None else redis_url, config.redis.prefix)
@@ -115,7 +115,9 @@ class BotRuntime:
         return cls(config, domain, manager, store)
 
     async def close(self) -> None:
-        """Release the HTTP client of webhook actions, the Redis connections and the database pool."""
+        """Release the HTTP client of webhook actions, the Redis connections, the database pool and
+        the parsing process."""
         await self.manager.actions.close()
+        await self.manager.understanding.close()
         await self.coordinator.close()
         self.store.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bot.config import ConfigError, load_config
 from bot.heap import freeze_heap
+from bot.parse_process import ParseProcess
 from bot.runtime import BotRuntime
 
 # mallopt parameter numbers, from glibc's malloc.h
@@ -116,6 +117,8 @@ def serve_runtime(runtime: BotRuntime, options: ServeOptions) -> None:
     torch.set_num_threads(1)
     tune_malloc()
     bound_kernel_cache()
+    if runtime.config.server.parse_process:
+        runtime.manager.understanding = ParseProcess(runtime.manager.understanding)
     app = create_app(runtime, options.telegram_polling)
     configure_logging()
     freeze_heap()

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
+from bot.batching import MicroBatcher
 from bot.types import Entity, Parse
 from slm.intents_yaml import LexiconEntry
 from slm.nlu import NLUModel, ParseResult
@@ -68,10 +70,15 @@ def merge_entities(model: list[Entity], matched: list[Entity]) -> list[Entity]:
 
 
 class Understanding:
-    """Turns text into a `Parse` (sync: call it from a worker thread in async code)."""
+    """Turns text into a `Parse` (sync: call it from a worker thread in async code).
 
-    def __init__(self, nlu: NLUModel, lexicon: Lexicon, version: str) -> None:
-        self.nlu, self.lexicon, self.version = nlu, lexicon, version
+    ``directory`` is where the model was loaded from, so that another process can load it too.
+    """
+
+    def __init__(self, nlu: NLUModel, lexicon: Lexicon, version: str, directory: Path | None = None) -> None:
+        self.nlu, self.lexicon, self.version, self.directory = nlu, lexicon, version, directory
+        # Concurrent turns share one forward pass: the texts that arrive while a batch runs make the next.
+        self.batcher = MicroBatcher(self.parse_many)
 
     def parse(self, text: str) -> Parse:
         """Intent, calibrated confidence, ranking and entities of ``text``."""
@@ -83,6 +90,13 @@ class Understanding:
         typed = [text for text, payload in zip(texts, payloads) if payload is None]
         results = iter(self.nlu.predict(typed) if typed else [])
         return [self._typed(text, next(results)) if payload is None else self._payload(payload) for text, payload in zip(texts, payloads)]
+
+    async def submit(self, text: str) -> Parse:
+        """`parse` for async code: ``text`` joins the next batch, parsed in a worker thread."""
+        return await self.batcher.submit(text)
+
+    async def close(self) -> None:
+        """Release what parsing holds beyond this object (nothing, in this process)."""
 
     def _payload(self, payload: Parse) -> Parse:
         return replace(payload, model_version=self.version)

@@ -11,5 +11,7 @@ def test_echo_and_one_worker_bot_report_every_figure(example_model):
         for name in CONCURRENCY:
             row = result[name]
             assert row["per_second"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
-    assert bot["workers"] == 1 and 50 < bot["rss_mb"] < 2000 and isinstance(bot["rss_growth_pct"], float)
+    assert bot["workers"] == 1 and bot["parsers"] == 1  # the example config parses in a child process
+    assert 50 < bot["rss_mb"] < 2000 and isinstance(bot["rss_growth_pct"], float)
     assert 0 < bot["private_mb"] < bot["rss_mb"]
+    assert bot["private_mb"] < bot["worker_private_mb"]  # the parser counts with its worker

@@ -11,6 +11,7 @@ import pytest
 
 from bot.config import load_config
 from bot.registry import RegistryError, promote, register, rollback
+from bot.parse_process import ParseProcess
 from bot.runtime import BotRuntime, model_version
 from bot.server import create_app
 from bot.storage.store import ConversationStore
@@ -44,7 +45,8 @@ def test_register_promote_and_roll_back(example_model, tmp_path, database_url):
     store.close()
 
 
-def test_a_running_server_switches_models_under_load_without_failing_a_request(example_model, tmp_path):
+@pytest.mark.parametrize("parse_in_child", [False, True], ids=["in_worker", "in_child"])
+def test_a_running_server_switches_models_under_load_without_failing_a_request(example_model, tmp_path, parse_in_child):
     config = load_config(ROOT / "config.toml")
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, model_poll_seconds=0.2))
     database = f"sqlite:///{tmp_path}/c.db"
@@ -57,6 +59,9 @@ def test_a_running_server_switches_models_under_load_without_failing_a_request(e
     Path(broken.path, "weights.pt").write_bytes(b"truncated")
     store.promote("nlu", old.version)
     runtime = BotRuntime.load(config, model_dir=Path(old.path), database_url=database, data_dir=tmp_path, seed=0)
+    if parse_in_child:  # as `slmbot run` does
+        runtime.manager.understanding = ParseProcess(runtime.manager.understanding)
+    first_child = runtime.manager.understanding
 
     seen: list[tuple[int, str]] = []
     stop = threading.Event()
@@ -88,6 +93,9 @@ def test_a_running_server_switches_models_under_load_without_failing_a_request(e
         for thread in threads:
             thread.join()
         assert httpx.get(url + "/health").json()["model"] == new.version
+        if parse_in_child:  # the new model got a child of its own; the old one's has stopped
+            assert isinstance(runtime.manager.understanding, ParseProcess) and runtime.manager.understanding.alive
+            assert first_child.child.exitcode == 0
 
     assert seen and all(status == 200 for status, _ in seen)
     models = [model for _, model in seen if model != "turn"]
