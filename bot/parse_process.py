@@ -18,6 +18,7 @@ import asyncio
 import logging
 import multiprocessing
 import pickle
+import signal
 import socket
 import struct
 import traceback
@@ -197,6 +198,9 @@ def _serve(connection: socket.socket, directory: Path, lexicon: Lexicon, version
     from bot.runtime import load_nlu
     from bot.serve import bound_kernel_cache, tune_malloc
 
+    # Ctrl-C in a terminal reaches the whole process group: the worker shuts down and closes the
+    # socket, which stops this process once the texts already sent are answered.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)  # the worker has the other core
     tune_malloc()
     bound_kernel_cache()
