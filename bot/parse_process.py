@@ -116,6 +116,11 @@ class ParseProcess(Understanding):
                     pass
         return await super().submit(text)
 
+    @property
+    def parsing(self) -> str:
+        """``child process``, or, once it is gone, ``worker`` (an operator should see that on /health)."""
+        return "child process" if self.alive else "worker (the child process exited)"
+
     async def close(self) -> None:
         """Stop the child once the texts already sent are answered; later texts are parsed here."""
         self.alive = False

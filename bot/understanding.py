@@ -95,6 +95,11 @@ class Understanding:
         """`parse` for async code: ``text`` joins the next batch, parsed in a worker thread."""
         return await self.batcher.submit(text)
 
+    @property
+    def parsing(self) -> str:
+        """Where `submit` parses, for /health: here, in the worker."""
+        return "worker"
+
     async def close(self) -> None:
         """Release what parsing holds beyond this object (nothing, in this process)."""
 

@@ -63,6 +63,7 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
     body = {
         "status": "ok" if healthy else "unavailable",
         "model": runtime.manager.understanding.version,
+        "parsing": runtime.manager.understanding.parsing,
         "generator": generator.version if generator is not None else None,
         "database": database,
         "redis": redis,

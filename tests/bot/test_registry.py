@@ -92,7 +92,8 @@ def test_a_running_server_switches_models_under_load_without_failing_a_request(e
         stop.set()
         for thread in threads:
             thread.join()
-        assert httpx.get(url + "/health").json()["model"] == new.version
+        health = httpx.get(url + "/health").json()
+        assert health["model"] == new.version and health["parsing"] == ("child process" if parse_in_child else "worker")
         if parse_in_child:  # the new model got a child of its own; the old one's has stopped
             assert isinstance(runtime.manager.understanding, ParseProcess) and runtime.manager.understanding.alive
             assert first_child.child.exitcode == 0
