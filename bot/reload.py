@@ -96,7 +96,10 @@ async def _follow(runtime: BotRuntime, model: ServedModel, failed: dict[str, str
         return
     previous, replaced = model.version(), model.current()
     model.install(loaded)
-    await model.retire(replaced)
+    try:
+        await model.retire(replaced)
+    except Exception as error:  # the new model serves already; the watch goes on
+        log.error("model watch: %s version %s not released cleanly: %s", model.kind, previous, error)
     freeze_heap()  # one full collection (~0.1 s) lets the old model go
     log.info("model watch: now serving %s version %s (was %s)", model.kind, live.version, previous)
 

@@ -70,7 +70,8 @@ def merge_entities(model: list[Entity], matched: list[Entity]) -> list[Entity]:
 
 
 class Understanding:
-    """Turns text into a `Parse` (sync: call it from a worker thread in async code).
+    """Turns text into a `Parse`: `submit` on the event loop, `parse` and `parse_many` elsewhere
+    (they block, so async code calls them from a worker thread).
 
     ``directory`` is where the model was loaded from, so that another process can load it too.
     """
