@@ -51,13 +51,17 @@ def _fresh_postgres_schema(name: str) -> str:
     return f"{POSTGRES}?options=-csearch_path%3D{name}"
 
 
+def worker_count(kind: str) -> int:
+    return 2 if kind == "bot_2_workers" else 1
+
+
 def start(kind: str, port: int, model: Path, scratch: Path) -> subprocess.Popen:
     """Start one of the three servers; it is ready once /health answers."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if kind == "echo":
         command = [sys.executable, "-m", "uvicorn", "bench.echo:app", "--port", str(port), "--no-access-log", "--log-level", "warning"]
     else:
-        workers = 2 if kind == "bot_2_workers" else 1
+        workers = worker_count(kind)
         if workers == 2:
             env.update(DATABASE_URL=_fresh_postgres_schema("slmbot_bench"), REDIS_URL=REDIS)
         else:
@@ -145,7 +149,7 @@ def measure(kind: str, model: Path, port: int, growth: int, scale: float = 1.0) 
                 result[name] = asyncio.run(load(url, conversations, max(conversations, int(messages * scale)), f"{kind}-{name}"))
                 log(f"{kind} {name}: {result[name]}")
             if kind != "echo":
-                workers = serving_processes(server, 2 if kind == "bot_2_workers" else 1)
+                workers = serving_processes(server, worker_count(kind))
                 pids = [pid for worker, parsers in workers.items() for pid in (worker, *parsers)]
                 before = [memory_mb(pid, "VmRSS") for pid in pids]
                 asyncio.run(load(url, 16, growth, f"{kind}-growth"))

@@ -85,11 +85,11 @@ class ParseProcess(Understanding):
         self.child.start()
         child_end.close()  # the child's exit then reads as end of file here
         self.socket.settimeout(START_TIMEOUT_S)
-        answer = _receive_one(self.socket)
-        if answer != READY:
+        answer = _receive(self.socket, bytearray()) or [f"no answer (it exited, or took over {START_TIMEOUT_S:.0f} s)"]
+        if answer[0] != READY:
             self.child.kill()
             self.socket.close()
-            raise ParseProcessError(f"the parsing process did not start: {answer}")
+            raise ParseProcessError(f"the parsing process did not start: {answer[0]}")
         self.socket.setblocking(False)
         self.alive = True
         self.waiting: deque[asyncio.Future[Parse]] = deque()
@@ -177,20 +177,19 @@ class _Replies(asyncio.Protocol):
         self.owner._orphaned()
 
 
-def _receive_one(connection: socket.socket) -> Any:
-    """One message from a blocking socket; None when the other end closed first or was silent too long."""
-    buffer = bytearray()
-    while True:
-        messages = unframe(buffer)
-        if messages:
-            return messages[0]
+def _receive(connection: socket.socket, buffer: bytearray) -> list[Any]:
+    """The complete messages in ``buffer`` and, if there are none yet, in what arrives next on the
+    blocking ``connection``: one recv takes everything already sent. Empty when the other end
+    closed (or, with a timeout set, stayed silent)."""
+    while not (messages := unframe(buffer)):
         try:
             chunk = connection.recv(1 << 16)
         except TimeoutError:
-            return None
+            return []
         if not chunk:
-            return None
+            return []
         buffer += chunk
+    return messages
 
 
 def _serve(connection: socket.socket, directory: Path, lexicon: Lexicon, version: str) -> None:
@@ -220,29 +219,9 @@ def _serve(connection: socket.socket, directory: Path, lexicon: Lexicon, version
     freeze_heap()
     connection.sendall(frame(READY))
     received = bytearray()
-    while True:
-        texts = unframe(received)
-        if not texts:
-            chunk = connection.recv(1 << 16)
-            if not chunk:  # the worker closed its end, or exited
-                return
-            received += chunk
-            continue
+    while texts := _receive(connection, received):  # empty: the worker closed its end, or exited
         try:
             outcome: list[Parse] | str = understanding.parse_many(texts)
         except Exception:  # noqa: BLE001 - the worker raises it for this batch's turns
             outcome = traceback.format_exc(limit=3)
         connection.sendall(frame((len(texts), outcome)))
-        _take_pending(connection, received)
-
-
-def _take_pending(connection: socket.socket, received: bytearray) -> None:
-    """Add to ``received`` whatever the worker sent meanwhile, without waiting for more."""
-    while True:
-        try:
-            chunk = connection.recv(1 << 16, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return
-        if not chunk:
-            return  # end of file: the next recv sees it too
-        received += chunk
