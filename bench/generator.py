@@ -28,8 +28,7 @@ from slm.dialogue_corpora import DialoguePair, load_pairs
 from slm.exemplars import ExemplarIndex
 from slm.generator import Generator, train_generator
 from slm.metrics import corpus_bleu, value_scores
-from slm.seq2seq import Seq2SeqConfig
-from slm.train import TrainSettings
+from slm.settings import Seq2SeqConfig, TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

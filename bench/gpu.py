@@ -19,10 +19,9 @@ import torch
 
 from bench.data import SHARED_DATA
 from slm.datasets import load_examples
-from slm.joint import ModelSizes
 from slm.nlu import NLUModel
 from slm.nlu_training import train_nlu
-from slm.train import TrainSettings
+from slm.settings import ModelSizes, TrainSettings
 
 DATA = SHARED_DATA / "snips"
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -46,11 +46,10 @@ from bot.config import RetrainSettings
 from bot.retrain import GateReport, judge
 from slm.datasets import load_examples
 from slm.examples import Example
-from slm.joint import ModelSizes
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
 from slm.nlu_training import train_nlu
-from slm.train import TrainSettings
+from slm.settings import ModelSizes, TrainSettings
 
 SNIPS = SHARED_DATA / "snips"
 DEV_SIZE = 500

@@ -22,11 +22,10 @@ import torch
 from bench.data import SHARED_DATA as DATA
 from bench.timing import directory_mb, latency_ms, log, throughput
 from slm.datasets import load_examples
-from slm.joint import ModelSizes
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
 from slm.nlu_training import train_nlu
-from slm.train import TrainSettings
+from slm.settings import ModelSizes, TrainSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ("intent_accuracy", "slot_f1", "frame_accuracy", "train_seconds", "p50_ms", "p99_ms", "per_second", "model_mb")

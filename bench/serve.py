@@ -157,6 +157,7 @@ def measure(kind: str, model: Path, port: int, growth: int, scale: float = 1.0) 
                 result["workers"] = len(workers)
                 result["parsers"] = sum(len(parsers) for parsers in workers.values())
                 result["rss_mb"] = round(max(memory_mb(pid, "VmHWM") for pid in pids), 1)
+                result["worker_rss_mb"] = round(max(memory_mb(pid, "VmHWM") for pid in workers), 1)
                 result["rss_growth_pct"] = round(max((a - b) / b * 100 for a, b in zip(after, before)), 2)
                 # The rest of RSS is shared libraries' pages (torch's code above all), shared by all processes.
                 result["private_mb"] = round(max(memory_mb(pid, "RssAnon") for pid in pids), 1)
@@ -177,7 +178,7 @@ def table(results: dict[str, dict[str, object]], growth: int) -> str:
         "script (order status with a digression, a return with slot filling) and starts over with a new id.",
         "1 worker: SQLite, in-process locks. 2 workers: PostgreSQL + Redis (FIFO turn queue per conversation).",
         "Each worker parses in a child process of its own (`[server] parse_process`), unless the row says 0 parsers.",
-        f"Memory: peak RSS of the busiest process (worker or parser); growth: the largest RSS change over {growth} further",
+        f"Memory: peak RSS of the busiest process (worker or parser), and of the workers alone; growth: the largest RSS change over {growth} further",
         "messages after warm-up; private: anonymous memory at the end (RSS less the pages of shared libraries, which all",
         "processes share), of the busiest process and of a worker and its parser together.",
         f"{TARGETS}.",
@@ -192,13 +193,13 @@ def table(results: dict[str, dict[str, object]], growth: int) -> str:
             lines.append(f"| {kind} | {name[1:]} | {row['per_second']} | {row['p50_ms']} | {row['p99_ms']} |")
     lines += [
         "",
-        "| server | workers | parsers | peak RSS MB | private MB | worker + parser private MB | RSS growth % |",
-        "|---|---|---|---|---|---|---|",
+        "| server | workers | parsers | peak RSS MB | of a worker | private MB | worker + parser private MB | RSS growth % |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for kind, result in results.items():
         if "rss_mb" in result:
             lines.append(
-                f"| {kind} | {result['workers']} | {result['parsers']} | {result['rss_mb']} | {result['private_mb']} "
+                f"| {kind} | {result['workers']} | {result['parsers']} | {result['rss_mb']} | {result['worker_rss_mb']} | {result['private_mb']} "
                 f"| {result['worker_private_mb']} | {result['rss_growth_pct']} |"
             )
     return "\n".join(lines) + "\n"

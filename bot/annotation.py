@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from anyio import to_thread
+
 from bot.privacy import Redactor
 from bot.storage.store import ConversationStore
 from bot.storage.tables import Annotation, Event
@@ -136,7 +138,7 @@ class QueueEntry:
         return informativeness(self.uncertainty, self.live_intent is not None)
 
 
-def disagreements(candidates: list[Event], live: Understanding, limit: int = DISAGREEMENT_CHECKS) -> dict[int, str]:
+async def disagreements(candidates: list[Event], live: Understanding, limit: int = DISAGREEMENT_CHECKS) -> dict[int, str]:
     """The live model's intent, by event id, for messages an earlier model version read differently.
 
     Re-reads at most ``limit`` of them (the first in ``candidates``), in one batch.
@@ -145,7 +147,7 @@ def disagreements(candidates: list[Event], live: Understanding, limit: int = DIS
         e for e in candidates
         if e.id is not None and e.text and e.model_version not in (None, live.version) and parse_payload(e.text) is None
     ][:limit]
-    parses = live.parse_many([e.text or "" for e in older])
+    parses = await live.submit_all([e.text or "" for e in older])
     return {e.id: p.intent for e, p in zip(older, parses) if p.intent != e.intent and e.id is not None}
 
 
@@ -175,8 +177,8 @@ def label_queue(candidates: list[Event], limit: int, disagreeing: dict[int, str]
     return queue
 
 
-def queue_to_label(store: ConversationStore, live: Understanding, limit: int) -> list[QueueEntry]:
+async def queue_to_label(store: ConversationStore, live: Understanding, limit: int) -> list[QueueEntry]:
     """The label queue as reviewers see it: the newest unannotated messages, ranked by
-    `label_queue` with the live model's `disagreements` (one blocking call, for a worker thread)."""
-    candidates = store.unannotated_user_messages(CANDIDATES)
-    return label_queue(candidates, limit, disagreements(candidates, live))
+    `label_queue` with the live model's `disagreements`."""
+    candidates = await to_thread.run_sync(store.unannotated_user_messages, CANDIDATES)
+    return label_queue(candidates, limit, await disagreements(candidates, live))

@@ -352,15 +352,18 @@ def gen_generate(
     typer.echo(json.dumps({"text": result.text, "score": result.score}, ensure_ascii=False))
 
 
-def _runtime(config: Path, model: Path | None = None, **overrides):
-    """Load the bot for serving/chatting, turning every setup problem into a clear exit."""
+def _runtime(config: Path, model: Path | None = None, serving: bool = False, **overrides):
+    """Load the bot for serving (parsing in a child process where ``[server] parse_process`` says
+    so) or chatting, turning every setup problem into a clear exit."""
     from bot.domain import DomainError
+    from bot.parse_process import ParseProcessError
     from bot.runtime import BotRuntime, ModelMissing
     from bot.storage.store import StorageUnavailable
 
     try:
-        return BotRuntime.load(load_config(config), model_dir=model, **overrides)
-    except (ConfigError, DomainError, ModelMissing, CheckpointError, StorageUnavailable) as error:
+        project = load_config(config)
+        return BotRuntime.load(project, model_dir=model, parse_in_child=serving and project.server.parse_process, **overrides)
+    except (ConfigError, DomainError, ModelMissing, CheckpointError, ParseProcessError, StorageUnavailable) as error:
         raise _fail(error) from None
 
 
@@ -426,7 +429,7 @@ def run(
     """
     from bot.serve import ServeOptions, check_scale_out, serve
 
-    runtime = _runtime(config, model, data_dir=data_dir)
+    runtime = _runtime(config, model, serving=True, data_dir=data_dir)
     settings = runtime.config.server
     options = ServeOptions(config, host or settings.host, port or settings.port, workers, model, telegram_polling, data_dir)
     with _exit_on(ConfigError):

@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.flows import Policy
-from slm.joint import ModelSizes
-from slm.seq2seq import Seq2SeqConfig
-from slm.train import TrainSettings
+from slm.settings import ModelSizes, Seq2SeqConfig, TrainSettings
 
 T = TypeVar("T")
 
@@ -50,8 +48,8 @@ class ServerSettings:
     (0: never), and how many threads a worker gives blocking work (model batches, database
     calls, actions): concurrent turns share batches, so a few suffice, and each thread more
     costs memory. ``parse_process``: each worker parses in a child process of its own, so that
-    parsing and the rest of a turn run on two cores (`bot.parse_process`); false saves that
-    process's memory."""
+    parsing and the rest of a turn run on two cores and only the child loads torch and the
+    model (`bot.parse_process`); false parses in the worker, one process fewer."""
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -6,11 +6,13 @@ The generator is plain torch, so it runs in a worker thread like the NLU model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bot.safety import SafetyGate
 from slm.dialogue_corpora import render_context
-from slm.generator import Generator
+
+if TYPE_CHECKING:  # torch: loaded only when the project has the generator on
+    from slm.generator import Generator
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from anyio import to_thread
 
 from bot.heap import freeze_heap
 from bot.parse_process import ParseProcess
-from bot.runtime import BotRuntime, load_nlu, load_reply_generator
+from bot.runtime import BotRuntime, load_reply_generator, load_understanding
 from bot.understanding import Understanding
 
 log = logging.getLogger(__name__)
@@ -105,11 +105,6 @@ async def _follow(runtime: BotRuntime, model: ServedModel, failed: dict[str, str
 
 
 def _load_understanding(runtime: BotRuntime, directory: Path) -> Understanding:
-    nlu, version = load_nlu(directory)
-    unknown = set(runtime.domain.intents) - set(nlu.intents)
-    if unknown:
-        raise ValueError(f"it does not know intent(s) {', '.join(sorted(unknown))}")
     current = runtime.manager.understanding
-    loaded = Understanding(nlu, current.lexicon, version, directory)
     # A worker that parses in a child process goes on doing so with the new model.
-    return ParseProcess(loaded) if isinstance(current, ParseProcess) else loaded
+    return load_understanding(directory, current.lexicon, runtime.domain.intents, isinstance(current, ParseProcess))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
 
 from bot.actions import ActionRunner
 from bot.config import Config
@@ -12,13 +13,16 @@ from bot.coordination import Coordinator, make_coordinator
 from bot.domain import Domain, load_valid_domain
 from bot.generation import ReplyGenerator
 from bot.manager import DialogueManager
+from bot.parse_process import ParseProcess
 from bot.privacy import Redactor
 from bot.safety import SafetyGate, template_words
 from bot.storage.store import ConversationStore
-from bot.understanding import Lexicon, Understanding
+from bot.understanding import Lexicon, LocalUnderstanding, Understanding
 from slm.errors import CheckpointError
-from slm.generator import Generator
-from slm.nlu import NLUModel
+from slm.manifest import MANIFEST, NLULabels, read_manifest
+
+if TYPE_CHECKING:  # torch: imported where a model is loaded in this process, never by a worker that parses in a child
+    from slm.nlu import NLUModel
 
 
 class ModelMissing(FileNotFoundError):
@@ -37,9 +41,35 @@ def load_nlu(model_dir: Path) -> tuple[NLUModel, str]:
         ModelMissing: nothing trained yet (the message says to run `slmbot train`).
         CheckpointError: the model files are corrupt or incompatible.
     """
-    if not (model_dir / "checkpoint.json").is_file():
-        raise ModelMissing(f"no trained model at {model_dir}: run `slmbot train` first")
+    from slm.nlu import NLUModel
+
+    _require_trained(model_dir)
     return NLUModel.load(model_dir), model_version(model_dir)
+
+
+def load_understanding(directory: Path, lexicon: Lexicon, intents: Iterable[str], in_child: bool) -> Understanding:
+    """The model in ``directory`` with the project's ``lexicon``, parsing in this process or, with
+    ``in_child``, in a child process (this process then never imports torch).
+
+    Raises:
+        ModelMissing: nothing trained yet.
+        CheckpointError: the model files are corrupt, or the model lacks some of the project's ``intents``.
+        ParseProcessError: the child process could not load the model (the message says why).
+    """
+    _require_trained(directory)
+    labels = NLULabels.of(directory)
+    unknown = set(intents) - set(labels.intents)
+    if unknown:
+        raise CheckpointError(f"{directory}: model does not know intent(s) {', '.join(sorted(unknown))}: run `slmbot train`")
+    if in_child:
+        return ParseProcess(directory, lexicon, model_version(directory), labels)
+    nlu, version = load_nlu(directory)
+    return LocalUnderstanding(nlu, lexicon, version, directory)
+
+
+def _require_trained(model_dir: Path) -> None:
+    if not (model_dir / MANIFEST).is_file():
+        raise ModelMissing(f"no trained model at {model_dir}: run `slmbot train` first")
 
 
 def load_reply_generator(
@@ -52,7 +82,9 @@ def load_reply_generator(
         ModelMissing, CheckpointError.
     """
     directory = directory or config.generator_model_dir
-    if not (directory / "checkpoint.json").is_file():
+    from slm.generator import Generator
+
+    if not (directory / MANIFEST).is_file():
         raise ModelMissing(f"the generator is enabled but not trained ({directory}): run `slmbot train`")
     version, generator = model_version(directory), Generator.load(directory)
     if not any(m.version == version for m in store.models("generator")):
@@ -88,27 +120,29 @@ class BotRuntime:
         data_dir: Path | None = None,
         seed: int | None = None,
         redis_url: str | None = None,
+        parse_in_child: bool = False,
     ) -> BotRuntime:
         """Validate the project, load its model, migrate the database and wire the dialogue manager.
 
+        Args:
+            parse_in_child: parse in a child process (`bot.parse_process`), as a server does with
+                ``[server] parse_process``; the tests, the shell and the conversation tests parse here.
+
         Raises:
-            DomainError, ModelMissing, CheckpointError, StorageUnavailable.
+            DomainError, ModelMissing, CheckpointError, ParseProcessError, StorageUnavailable.
         """
         domain = load_valid_domain(config.root, config.nlu.data, config.dialogue)
         directory = model_dir or config.nlu_model_dir
-        nlu, version = load_nlu(directory)
-        unknown = set(domain.intents) - set(nlu.intents)
-        if unknown:
-            raise CheckpointError(f"{directory}: model does not know intent(s) {', '.join(sorted(unknown))}: run `slmbot train`")
         store = ConversationStore(database_url or config.database_url)
         store.migrate()
-        if not any(m.version == version for m in store.models("nlu")):
-            store.record_model("nlu", version, str(directory), nlu.meta.get("metrics", {}))
-        understanding = Understanding(nlu, Lexicon.from_entries(domain.lexicon), version, directory)
         actions = ActionRunner(domain.python_actions, domain.http_actions, config.actions.timeout)
         generator = load_reply_generator(config, domain, store) if config.generator.enabled else None
         coordinator = make_coordinator(config.redis_url if redis_url is None else redis_url, config.redis.prefix)
         redactor = Redactor(config.privacy.patterns) if config.privacy.redact_at_write else None
+        # Last of what can fail: a parsing process, once started, is the one thing to clean up.
+        understanding = load_understanding(directory, Lexicon.from_entries(domain.lexicon), domain.intents, parse_in_child)
+        if not any(m.version == understanding.version for m in store.models("nlu")):
+            store.record_model("nlu", understanding.version, str(directory), read_manifest(directory).get("metrics", {}))
         manager = DialogueManager(
             domain, understanding, store, actions, data_dir or config.data_dir, config.dialogue, seed, generator, coordinator, redactor
         )

@@ -16,13 +16,13 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import ConfigError, load_config
 from bot.heap import freeze_heap
-from bot.parse_process import ParseProcess
 from bot.runtime import BotRuntime
 
 # mallopt parameter numbers, from glibc's malloc.h
@@ -107,18 +107,18 @@ def serve_runtime(runtime: BotRuntime, options: ServeOptions) -> None:
     Raises:
         ConfigError: an enabled channel lacks its secrets.
     """
-    import torch
     import uvicorn
 
     from bot.logs import configure_logging
     from bot.server import create_app
 
     # One torch thread per worker: with more, workers fight over the cores and latency collapses.
-    torch.set_num_threads(1)
+    # A worker that parses in a child process and generates no replies has not imported torch.
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
     tune_malloc()
     bound_kernel_cache()
-    if runtime.config.server.parse_process:
-        runtime.manager.understanding = ParseProcess(runtime.manager.understanding)
     app = create_app(runtime, options.telegram_polling)
     configure_logging()
     freeze_heap()
@@ -128,7 +128,9 @@ def serve_runtime(runtime: BotRuntime, options: ServeOptions) -> None:
 
 def run_worker(options: ServeOptions) -> None:
     """A worker process: load the bot (the parent has checked it and migrated the database) and serve."""
-    serve_runtime(BotRuntime.load(load_config(options.config), model_dir=options.model, data_dir=options.data_dir), options)
+    config = load_config(options.config)
+    runtime = BotRuntime.load(config, model_dir=options.model, data_dir=options.data_dir, parse_in_child=config.server.parse_process)
+    serve_runtime(runtime, options)
 
 
 def serve(runtime: BotRuntime, options: ServeOptions) -> int:

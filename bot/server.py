@@ -1,7 +1,8 @@
 """create_app(runtime) -> FastAPI: REST channel, parse API, transcripts and agent handoff, OpenAPI docs.
 
-Errors become clear 4xx/503 answers here and nowhere else: a database that is down gives 503,
-and since a turn is stored before it is answered, a 503 means the message was not taken.
+Errors become clear 4xx/503 answers here and nowhere else: a database that is down, or a parsing
+process that cannot be started, gives 503, and since a turn is stored before it is answered, a
+503 means the message was not taken.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from bot.admin import routes as admin
 from bot.api import annotations, conversations, model
 from bot.channels import rest, telegram, web
+from bot.parse_process import ParseProcessError
 from bot.reload import watch_models
 from bot.runtime import BotRuntime
 from bot.storage.store import StorageUnavailable
@@ -89,5 +91,10 @@ def create_app(runtime: BotRuntime, telegram_polling: bool = False) -> FastAPI:
     @app.exception_handler(StorageUnavailable)
     async def storage_unavailable(_request: Request, error: StorageUnavailable) -> JSONResponse:
         return JSONResponse({"detail": f"the conversation store is unavailable; the message was not accepted ({error})"}, 503)
+
+    @app.exception_handler(ParseProcessError)
+    async def parsing_unavailable(_request: Request, error: ParseProcessError) -> JSONResponse:
+        # A message is parsed before anything of its turn is stored.
+        return JSONResponse({"detail": f"the message could not be parsed and was not accepted ({error})"}, 503)
 
     return app

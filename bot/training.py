@@ -15,7 +15,8 @@ from bot.storage.store import ConversationStore
 from slm.datasets import load_examples, split_dev
 from slm.dialogue_corpora import DialoguePair
 from slm.errors import DataError
-from slm.train import EpochReport, TrainSettings, is_main_process
+from slm.settings import TrainSettings
+from slm.train import EpochReport, is_main_process
 
 if TYPE_CHECKING:
     from bot.retrain import GateReport

@@ -10,15 +10,21 @@ be unsure of.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Awaitable
 
 from bot.batching import MicroBatcher
 from bot.types import Entity, Parse
 from slm.intents_yaml import LexiconEntry
-from slm.nlu import NLUModel, ParseResult
+from slm.manifest import NLULabels
+
+if TYPE_CHECKING:  # torch: only a worker that parses itself loads the model
+    from slm.nlu import NLUModel, ParseResult
 
 PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w.-]*)(?:@(?P<confidence>[01](?:\.\d+)?))?(?P<entities>\{.*\})?$", re.S)
 
@@ -69,15 +75,47 @@ def merge_entities(model: list[Entity], matched: list[Entity]) -> list[Entity]:
     return sorted(kept + matched, key=lambda e: e.start)
 
 
-class Understanding:
-    """Turns text into a `Parse`: `submit` on the event loop, `parse` and `parse_many` elsewhere
-    (they block, so async code calls them from a worker thread).
+class Understanding(ABC):
+    """Turns text into a `Parse` for async code: what the dialogue manager and the admin pages use.
 
+    `LocalUnderstanding` parses with a model loaded in this process; `bot.parse_process.ParseProcess`
+    hands the texts to a child process, so that the serving worker never imports torch.
     ``directory`` is where the model was loaded from, so that another process can load it too.
     """
 
+    def __init__(self, lexicon: Lexicon, version: str, labels: NLULabels, directory: Path | None = None) -> None:
+        self.lexicon, self.version, self.directory = lexicon, version, directory
+        self.intents, self.entity_types = labels.intents, labels.entity_types
+
+    @abstractmethod
+    def submit(self, text: str) -> Awaitable[Parse]:
+        """The parse of ``text``, batched with the texts submitted meanwhile."""
+
+    async def submit_all(self, texts: list[str]) -> list[Parse]:
+        """`submit` for several texts (they join the same batches)."""
+        return list(await asyncio.gather(*(self.submit(text) for text in texts)))
+
+    @property
+    @abstractmethod
+    def parsing(self) -> str:
+        """Where `submit` parses, for /health."""
+
+    @property
+    def available(self) -> bool:
+        """Whether texts can be parsed now (/health says unavailable when not)."""
+        return True
+
+    async def close(self) -> None:
+        """Release what parsing holds beyond this object (a child process, say)."""
+
+
+class LocalUnderstanding(Understanding):
+    """Parses with the model in this process: `submit` on the event loop, `parse` and
+    `parse_many` elsewhere (they block, so async code calls them from a worker thread)."""
+
     def __init__(self, nlu: NLUModel, lexicon: Lexicon, version: str, directory: Path | None = None) -> None:
-        self.nlu, self.lexicon, self.version, self.directory = nlu, lexicon, version, directory
+        super().__init__(lexicon, version, NLULabels.from_tags(nlu.intents, nlu.tags), directory)
+        self.nlu = nlu
         # Concurrent turns share one forward pass: the texts that arrive while a batch runs make the next.
         self.batcher = MicroBatcher(self.parse_many)
 
@@ -92,17 +130,13 @@ class Understanding:
         results = iter(self.nlu.predict(typed) if typed else [])
         return [self._typed(text, next(results)) if payload is None else self._payload(payload) for text, payload in zip(texts, payloads)]
 
-    async def submit(self, text: str) -> Parse:
-        """`parse` for async code: ``text`` joins the next batch, parsed in a worker thread."""
-        return await self.batcher.submit(text)
+    def submit(self, text: str) -> Awaitable[Parse]:
+        """``text`` joins the next batch, parsed in a worker thread."""
+        return self.batcher.submit(text)
 
     @property
     def parsing(self) -> str:
-        """Where `submit` parses, for /health: here, in the worker."""
         return "worker"
-
-    async def close(self) -> None:
-        """Release what parsing holds beyond this object (nothing, in this process)."""
 
     def _payload(self, payload: Parse) -> Parse:
         return replace(payload, model_version=self.version)

@@ -19,8 +19,9 @@ from slm.dialogue_corpora import DialoguePair
 from slm.errors import CheckpointError
 from slm.exemplars import ExemplarIndex
 from slm.pieces import BOS_ID, EOS_ID, PAD_ID, PieceCodec
-from slm.seq2seq import Seq2Seq, Seq2SeqConfig
-from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
+from slm.seq2seq import Seq2Seq
+from slm.settings import Seq2SeqConfig, TrainSettings
+from slm.train import EpochReport, fit, from_main, join_world, resolve_device, seed_everything
 
 KIND = "seq2seq.v1"
 PIECES_FILE = "pieces.model"

@@ -13,7 +13,7 @@ sentence vector too, through a BIO-constrained CRF, so an entity never starts mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -21,46 +21,11 @@ from torch.nn import functional as F
 
 from slm.crf import CRF, FORBIDDEN
 from slm.features import Batch
+from slm.settings import EncoderShape
 from slm.tokenizer import UNK_ID
 
 DISTILL_TEMPERATURE = 2.0
 """How much a teacher's intent distribution is softened for distillation (`slm.warm_start`)."""
-
-
-@dataclass(kw_only=True)
-class EncoderShape:
-    """The encoder's shape and regularisation: what a bot author sets in config.toml."""
-
-    d_model: int = 192
-    n_layers: int = 3
-    n_heads: int = 4
-    d_ff: int = 768
-    dropout: float = 0.2
-    piece_dropout: float = 0.1
-    recurrent: bool = True
-
-    def shape(self) -> dict[str, int | float | bool]:
-        """Just the `EncoderShape` fields (for building an `EncoderConfig` from a subclass)."""
-        return {f.name: getattr(self, f.name) for f in fields(EncoderShape)}
-
-
-@dataclass(kw_only=True)
-class ModelSizes(EncoderShape):
-    """``[nlu.model]`` in config.toml: the encoder's shape plus vocabulary and slot options."""
-
-    vocab_size: int = 6000
-    intent_slot_mask: bool = False
-    """Restrict each intent to the entity types seen with it in training (its slot schema)."""
-    slot_schema_on_dev: bool = True
-    """Without ``intent_slot_mask``: after training, decode with the slot schema anyway when
-    that scores better on dev (it does on SNIPS, whose intents have disjoint entity types)."""
-    entity_swap: float = 0.25
-    """In training, the chance that an entity takes another value of its type for an epoch
-    (`slm.augment`): the slot tagger learns contexts, not the values it was shown."""
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.entity_swap <= 1.0:
-            raise ValueError(f"entity_swap is a probability, between 0 and 1; got {self.entity_swap}")
 
 
 @dataclass(kw_only=True)

@@ -17,10 +17,10 @@ from slm.checkpoint import load_checkpoint, save_checkpoint
 from slm.errors import CheckpointError
 from slm.examples import Span, bio_to_spans
 from slm.features import Batch, CharVocab, make_batch
+from slm.manifest import NLU_KIND
 from slm.joint import JointConfig, JointModel
 from slm.tokenizer import Encoding, Tokenizer
 
-KIND = "joint.v1"
 TOKENIZER_FILE = "tokenizer.model"
 
 
@@ -148,7 +148,7 @@ class NLUModel:
             "temperature": self.temperature,
             **self.meta,
         }
-        save_checkpoint(Path(directory), KIND, self.model.state_dict(), meta, {TOKENIZER_FILE: self.tokenizer.model_proto})
+        save_checkpoint(Path(directory), NLU_KIND, self.model.state_dict(), meta, {TOKENIZER_FILE: self.tokenizer.model_proto})
 
     @classmethod
     def load(cls, directory: Path, device: str | torch.device = "cpu") -> NLUModel:
@@ -157,7 +157,7 @@ class NLUModel:
         Raises:
             CheckpointError: the directory is missing, incomplete, corrupt or not an NLU model.
         """
-        state, manifest = load_checkpoint(Path(directory), KIND)
+        state, manifest = load_checkpoint(Path(directory), NLU_KIND)
         labels = manifest["labels"]
         model = JointModel(JointConfig(**manifest["config"]), labels["tags"])
         try:

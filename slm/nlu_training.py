@@ -15,12 +15,13 @@ from slm.calibration import expected_calibration_error, fit_temperature
 from slm.errors import DataError
 from slm.examples import AlignmentError, Example, spans_to_bio
 from slm.features import CharVocab
-from slm.joint import EncoderConfig, JointConfig, JointModel, ModelSizes
+from slm.joint import EncoderConfig, JointConfig, JointModel
 from slm.metrics import nlu_scores
 from slm.nlu import NLUModel
 from slm.pretrain import load_pretrained_encoder
+from slm.settings import ModelSizes, TrainSettings
 from slm.tokenizer import Encoding, Tokenizer
-from slm.train import EpochReport, TrainSettings, fit, from_main, join_world, resolve_device, seed_everything
+from slm.train import EpochReport, fit, from_main, join_world, resolve_device, seed_everything
 from slm.vocab_growth import grow_tokenizer, shattered_words
 from slm.warm_start import encoder_config as encoder_config_of
 from slm.warm_start import imprint_new_intents, parent_targets, warm_start

@@ -17,7 +17,8 @@ from torch.nn import functional as F
 
 from slm.checkpoint import load_checkpoint, save_checkpoint
 from slm.features import Batch, CharVocab, make_batch
-from slm.joint import Encoder, EncoderConfig, ModelSizes
+from slm.joint import Encoder, EncoderConfig
+from slm.settings import ModelSizes
 from slm.tokenizer import Tokenizer
 from slm.train import (
     EpochReport,

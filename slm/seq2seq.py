@@ -15,22 +15,7 @@ import torch
 from torch import nn
 
 from slm.pieces import BOS_ID, EOS_ID, PAD_ID
-
-
-@dataclass
-class Seq2SeqConfig:
-    """Model shape; ``attention=False`` is the ablation (no attention, hence no copy)."""
-
-    vocab_size: int = 4000
-    emb_dim: int = 128
-    hidden: int = 256
-    dropout: float = 0.2
-    attention: bool = True
-    copy: bool = True
-    label_smoothing: float = 0.1
-    max_source: int = 200
-    max_target: int = 60
-    exemplars: bool = True  # add the reply of the nearest training context to the context (retrieve-and-edit)
+from slm.settings import Seq2SeqConfig
 
 
 @dataclass

@@ -21,35 +21,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
+from slm.settings import TrainSettings
+
 Item = TypeVar("Item")
 Collate = Callable[[Sequence[Item], torch.device], tuple[object, object]]
-
-
-@dataclass
-class TrainSettings:
-    """Optimisation settings shared by every model we train."""
-
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    warmup: float = 0.05
-    patience: int = 5
-    seed: int = 0
-    device: str = "auto"
-    grad_clip: float = 1.0
-    ema: float = 0.0  # > 0: evaluate and keep a moving average of the weights, at most this decay per step
-    min_steps: int = 0
-    """> 0: a data set too small to fill this many optimizer steps in ``epochs`` trains for more
-    epochs, and waits proportionally longer for an improvement: the learning rate decays over
-    steps, and on ATIS (70 steps an epoch) 20 epochs ended the schedule while dev still rose."""
-
-    def planned(self, steps_per_epoch: int) -> tuple[int, int]:
-        """The epochs and the patience a run with ``steps_per_epoch`` optimizer steps an epoch gets."""
-        if self.min_steps <= steps_per_epoch * self.epochs:
-            return self.epochs, self.patience
-        epochs = math.ceil(self.min_steps / steps_per_epoch)
-        return epochs, math.ceil(self.patience * epochs / self.epochs)
 
 
 @dataclass

@@ -136,8 +136,8 @@ async def transcript(request: Request, conversation_id: str, runtime: RuntimeDep
     spans = {e.id: json.dumps([{"start": x["start"], "end": x["end"], "entity": x["entity"]} for x in e.entities]) for e in events}
     context = {
         "session": session, "conversation": conversation, "events": events, "notes": notes, "error": error, "as_utc": as_utc, "spans": spans,
-        "intents": sorted(set(runtime.manager.understanding.nlu.intents)),
-        "entity_types": sorted({tag[2:] for tag in runtime.manager.understanding.nlu.tags if tag != "O"}),
+        "intents": sorted(set(runtime.manager.understanding.intents)),
+        "entity_types": list(runtime.manager.understanding.entity_types),
         "max_chars": MAX_MESSAGE_CHARS,
     }
     return templates.TemplateResponse(request, "conversation.html", context)
@@ -182,7 +182,7 @@ async def hand_back(request: Request, conversation_id: str, runtime: RuntimeDep,
 @router.get("/queue", response_class=HTMLResponse)
 async def queue(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Messages to label: where model versions disagree first, then the least certain."""
-    queue = await to_thread.run_sync(queue_to_label, runtime.store, runtime.manager.understanding, 50)
+    queue = await queue_to_label(runtime.store, runtime.manager.understanding, 50)
     return templates.TemplateResponse(request, "queue.html", {"session": session, "queue": queue})
 
 

@@ -72,7 +72,7 @@ def annotation_out(annotation: Annotation) -> AnnotationOut:
 @router.get("/annotations/queue", response_model=list[QueueItem])
 async def queue(runtime: RuntimeDep, limit: int = Query(20, ge=1, le=500)) -> list[QueueItem]:
     """Unannotated user messages the live model was least sure of, most uncertain first, each text once."""
-    queue = await to_thread.run_sync(queue_to_label, runtime.store, runtime.manager.understanding, limit)
+    queue = await queue_to_label(runtime.store, runtime.manager.understanding, limit)
     return [
         QueueItem(event_id=q.event.id or 0, conversation_id=q.event.conversation_id, text=q.event.text or "",
                   intent=q.event.intent, confidence=q.event.confidence, uncertainty=round(q.uncertainty, 4),

@@ -45,9 +45,10 @@ class ParseResponse(BaseModel):
     model: str
 
 
-@router.get("/health", responses={503: {"description": "The database or Redis does not answer."}})
+@router.get("/health", responses={503: {"description": "The database or Redis does not answer, or no parsing process runs."}})
 async def health(runtime: RuntimeDep) -> JSONResponse:
-    """Whether this worker can take messages: the database and (when configured) Redis answer."""
+    """Whether this worker can take messages: the database and (when configured) Redis answer,
+    and messages can be parsed."""
     try:
         await to_thread.run_sync(runtime.store.models, "nlu")
         database = "ok"
@@ -58,7 +59,7 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
         redis = "ok" if runtime.config.redis_url else "not configured"
     except Exception:  # any failure to reach Redis means unhealthy, whatever the client raised
         redis = "unavailable"
-    healthy = database == "ok" and redis != "unavailable"
+    healthy = database == "ok" and redis != "unavailable" and runtime.manager.understanding.available
     generator = runtime.manager.generator
     body = {
         "status": "ok" if healthy else "unavailable",

@@ -2,9 +2,8 @@
 
 from bench.learning import labels_to_match, read, simulate
 from slm.datasets import load_examples
-from slm.joint import ModelSizes
 from slm.nlu_training import train_nlu
-from slm.train import TrainSettings
+from slm.settings import ModelSizes, TrainSettings
 from tests.conftest import FIXTURES
 
 

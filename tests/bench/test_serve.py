@@ -15,3 +15,4 @@ def test_echo_and_one_worker_bot_report_every_figure(example_model):
     assert 50 < bot["rss_mb"] < 2000 and isinstance(bot["rss_growth_pct"], float)
     assert 0 < bot["private_mb"] < bot["rss_mb"]
     assert bot["private_mb"] < bot["worker_private_mb"]  # the parser counts with its worker
+    assert bot["worker_rss_mb"] < 200 < bot["rss_mb"]  # only the parser holds torch and the model

@@ -74,10 +74,10 @@ def test_a_failing_batch_fails_each_of_its_requests_and_the_next_batch_runs():
 
 
 def test_batched_parses_equal_single_parses(example_model):
-    from bot.understanding import Lexicon, Understanding
+    from bot.understanding import Lexicon, LocalUnderstanding
     from slm.nlu import NLUModel
 
-    understanding = Understanding(NLUModel.load(example_model), Lexicon.from_entries([]), "v1")
+    understanding = LocalUnderstanding(NLUModel.load(example_model), Lexicon.from_entries([]), "v1")
     texts = ["where is my order A-1042?", "hi", "/order_status", "I want to return the yoga mat from order C-3310", "thanks"]
     batched = understanding.parse_many(texts)
     for text, parse in zip(texts, batched):

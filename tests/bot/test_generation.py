@@ -18,8 +18,7 @@ from bot.server import create_app
 from bot.storage.store import ConversationStore
 from bot.storage.tables import Conversation, Event
 from slm.generator import train_generator
-from slm.seq2seq import Seq2SeqConfig
-from slm.train import TrainSettings
+from slm.settings import Seq2SeqConfig, TrainSettings
 from tests.conftest import ROOT
 from tests.model_versions import variant
 from tests.servers import serving

@@ -58,9 +58,7 @@ def test_a_running_server_switches_models_under_load_without_failing_a_request(e
     broken = register(store, "nlu", variant(example_model, tmp_path / "broken", "broken"), models_dir)
     Path(broken.path, "weights.pt").write_bytes(b"truncated")
     store.promote("nlu", old.version)
-    runtime = BotRuntime.load(config, model_dir=Path(old.path), database_url=database, data_dir=tmp_path, seed=0)
-    if parse_in_child:  # as `slmbot run` does
-        runtime.manager.understanding = ParseProcess(runtime.manager.understanding)
+    runtime = BotRuntime.load(config, model_dir=Path(old.path), database_url=database, data_dir=tmp_path, seed=0, parse_in_child=parse_in_child)
     first_child = runtime.manager.understanding
 
     seen: list[tuple[int, str]] = []
@@ -95,7 +93,7 @@ def test_a_running_server_switches_models_under_load_without_failing_a_request(e
         health = httpx.get(url + "/health").json()
         assert health["model"] == new.version and health["parsing"] == ("child process" if parse_in_child else "worker")
         if parse_in_child:  # the new model got a child of its own; the old one's has stopped
-            assert isinstance(runtime.manager.understanding, ParseProcess) and runtime.manager.understanding.alive
+            assert isinstance(runtime.manager.understanding, ParseProcess) and runtime.manager.understanding.child.is_alive()
             assert first_child.child.exitcode == 0
 
     assert seen and all(status == 200 for status, _ in seen)

@@ -6,8 +6,8 @@ import torch
 from slm.dialogue_corpora import DialoguePair
 from slm.generator import Generator, train_generator
 from slm.pieces import PieceCodec
-from slm.seq2seq import Seq2Seq, Seq2SeqConfig
-from slm.train import TrainSettings
+from slm.seq2seq import Seq2Seq
+from slm.settings import Seq2SeqConfig, TrainSettings
 
 TINY = Seq2SeqConfig(vocab_size=200, emb_dim=32, hidden=64, dropout=0.0, label_smoothing=0.0, max_source=96, max_target=48, exemplars=False)
 PAIRS = [

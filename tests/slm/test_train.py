@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from slm.datasets import load_examples, split_dev
-from slm.joint import ModelSizes
 from slm.nlu_training import decode_with_schema_if_better, train_nlu
-from slm.train import TrainSettings, fit
+from slm.settings import ModelSizes, TrainSettings
+from slm.train import fit
 
 SIZES = ModelSizes(vocab_size=200, d_model=32, n_layers=1, n_heads=2, d_ff=64, dropout=0.0)
 

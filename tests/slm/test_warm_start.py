@@ -6,11 +6,11 @@ import torch
 
 from slm.datasets import load_examples, split_dev
 from slm.examples import Example, Span
-from slm.joint import DISTILL_TEMPERATURE, ModelSizes, distillation_loss
+from slm.joint import DISTILL_TEMPERATURE, distillation_loss
 from slm.nlu import NLUModel
 from slm.nlu_training import train_nlu
+from slm.settings import ModelSizes, TrainSettings
 from slm.tokenizer import Tokenizer
-from slm.train import TrainSettings
 from slm.vocab_growth import grow_embeddings, grow_tokenizer, shattered_words
 from slm.warm_start import parent_targets
 
