@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, create_engine, select
 
+from bot import json_codec
 from bot.storage.tables import Annotation, AnyEvent, Conversation, Event, ModelVersion, utc_now
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -58,9 +59,11 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL mode and a busy timeout so readers never block the writer."""
+    """An engine for ``url`` whose JSON columns use `bot.json_codec`; SQLite gets WAL mode and a
+    busy timeout so readers never block the writer."""
+    codec: dict[str, Any] = {"json_serializer": json_codec.dumps, "json_deserializer": json_codec.loads}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **codec)
 
         @sa_event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -70,7 +73,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **codec)
 
 
 class ConversationStore:
