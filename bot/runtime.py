@@ -81,9 +81,9 @@ def load_reply_generator(
     Raises:
         ModelMissing, CheckpointError.
     """
-    directory = directory or config.generator_model_dir
     from slm.generator import Generator
 
+    directory = directory or config.generator_model_dir
     if not (directory / MANIFEST).is_file():
         raise ModelMissing(f"the generator is enabled but not trained ({directory}): run `slmbot train`")
     version, generator = model_version(directory), Generator.load(directory)
@@ -139,7 +139,7 @@ class BotRuntime:
         generator = load_reply_generator(config, domain, store) if config.generator.enabled else None
         coordinator = make_coordinator(config.redis_url if redis_url is None else redis_url, config.redis.prefix)
         redactor = Redactor(config.privacy.patterns) if config.privacy.redact_at_write else None
-        # Last of what can fail: a parsing process, once started, is the one thing to clean up.
+        # Loaded last, so that a broken project fails before a parsing process starts.
         understanding = load_understanding(directory, Lexicon.from_entries(domain.lexicon), domain.intents, parse_in_child)
         if not any(m.version == understanding.version for m in store.models("nlu")):
             store.record_model("nlu", understanding.version, str(directory), read_manifest(directory).get("metrics", {}))
