@@ -142,7 +142,7 @@ def train(
     """Check the project, train what it needs (NLU; the generator when enabled), record the models in the database."""
     from bot.domain import DomainError, load_valid_domain
     from bot.registry import register
-    from bot.runtime import model_version
+    from bot.trained_models import model_version
     from bot.storage.store import ConversationStore, StorageUnavailable
     from bot.training import train_nlu_command
 
@@ -357,7 +357,8 @@ def _runtime(config: Path, model: Path | None = None, serving: bool = False, **o
     so) or chatting, turning every setup problem into a clear exit."""
     from bot.domain import DomainError
     from bot.parse_process import ParseProcessError
-    from bot.runtime import BotRuntime, ModelMissing
+    from bot.runtime import BotRuntime
+    from bot.trained_models import ModelMissing
     from bot.storage.store import StorageUnavailable
 
     try:

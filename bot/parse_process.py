@@ -262,8 +262,8 @@ def _serve(connection: socket.socket, directory: Path, lexicon: Lexicon, version
     """
     import torch
 
-    from bot.runtime import load_nlu
-    from bot.serve import bound_kernel_cache, tune_malloc
+    from bot.process_memory import bound_kernel_cache, tune_malloc
+    from bot.trained_models import load_nlu
 
     # Ctrl-C in a terminal reaches the whole process group: the worker shuts down and closes the
     # socket, which stops this process once the texts already sent are answered.

@@ -14,7 +14,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from bot.runtime import model_version
+from bot.trained_models import model_version
 from bot.storage.store import ConversationStore
 from bot.storage.tables import ModelVersion
 

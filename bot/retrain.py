@@ -36,8 +36,9 @@ from bot.export import latest_labels
 from bot.generator_data import agent_pairs, annotated_reply_pairs, template_pairs
 from bot.privacy import Redactor, redact_event
 from bot.registry import promote, register
-from bot.runtime import BotRuntime, model_version
+from bot.runtime import BotRuntime
 from bot.storage.store import ConversationStore
+from bot.trained_models import model_version
 from bot.understanding import parse_payload
 from slm.datasets import load_examples, split_dev
 from slm.dialogue_corpora import DialoguePair

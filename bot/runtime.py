@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 from bot.actions import ActionRunner
 from bot.config import Config
@@ -17,34 +16,10 @@ from bot.parse_process import ParseProcess
 from bot.privacy import Redactor
 from bot.safety import SafetyGate, template_words
 from bot.storage.store import ConversationStore
+from bot.trained_models import ModelMissing, load_nlu, model_version, require_trained
 from bot.understanding import Lexicon, LocalUnderstanding, Understanding
 from slm.errors import CheckpointError
 from slm.manifest import MANIFEST, NLULabels, read_manifest
-
-if TYPE_CHECKING:  # torch: imported where a model is loaded in this process, never by a worker that parses in a child
-    from slm.nlu import NLUModel
-
-
-class ModelMissing(FileNotFoundError):
-    """No trained model where the project expects one."""
-
-
-def model_version(model_dir: Path) -> str:
-    """A short, stable id of a trained model: the hash of its manifest (which hashes every file)."""
-    return hashlib.sha256((model_dir / "checkpoint.json").read_bytes()).hexdigest()[:12]
-
-
-def load_nlu(model_dir: Path) -> tuple[NLUModel, str]:
-    """The trained NLU model and its version.
-
-    Raises:
-        ModelMissing: nothing trained yet (the message says to run `slmbot train`).
-        CheckpointError: the model files are corrupt or incompatible.
-    """
-    from slm.nlu import NLUModel
-
-    _require_trained(model_dir)
-    return NLUModel.load(model_dir), model_version(model_dir)
 
 
 def load_understanding(directory: Path, lexicon: Lexicon, intents: Iterable[str], in_child: bool) -> Understanding:
@@ -56,7 +31,7 @@ def load_understanding(directory: Path, lexicon: Lexicon, intents: Iterable[str]
         CheckpointError: the model files are corrupt, or the model lacks some of the project's ``intents``.
         ParseProcessError: the child process could not load the model (the message says why).
     """
-    _require_trained(directory)
+    require_trained(directory)
     labels = NLULabels.of(directory)
     unknown = set(intents) - set(labels.intents)
     if unknown:
@@ -65,11 +40,6 @@ def load_understanding(directory: Path, lexicon: Lexicon, intents: Iterable[str]
         return ParseProcess(directory, lexicon, model_version(directory), labels)
     nlu, version = load_nlu(directory)
     return LocalUnderstanding(nlu, lexicon, version, directory)
-
-
-def _require_trained(model_dir: Path) -> None:
-    if not (model_dir / MANIFEST).is_file():
-        raise ModelMissing(f"no trained model at {model_dir}: run `slmbot train` first")
 
 
 def load_reply_generator(

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bot.parse_process import ParseProcess, ParseProcessError
-from bot.runtime import model_version
+from bot.trained_models import model_version
 from bot.understanding import Lexicon, LocalUnderstanding
 from slm.manifest import NLULabels
 from slm.nlu import NLUModel

@@ -12,7 +12,8 @@ import pytest
 from bot.config import load_config
 from bot.registry import RegistryError, promote, register, rollback
 from bot.parse_process import ParseProcess
-from bot.runtime import BotRuntime, model_version
+from bot.runtime import BotRuntime
+from bot.trained_models import model_version
 from bot.server import create_app
 from bot.storage.store import ConversationStore
 from tests.conftest import ROOT

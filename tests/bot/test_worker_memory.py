@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.serve import ONEDNN_CACHE, bound_kernel_cache
+from bot.process_memory import ONEDNN_CACHE, bound_kernel_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 # The model's recurrent layer and character convolution, run on 300 batch shapes as a worker meets them.
@@ -14,7 +14,7 @@ import sys
 import torch
 torch.set_num_threads(1)
 if sys.argv[1] == "bound":
-    from bot.serve import bound_kernel_cache
+    from bot.process_memory import bound_kernel_cache
     bound_kernel_cache()
 
 def rss_mb():
