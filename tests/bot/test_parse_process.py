@@ -7,14 +7,19 @@ import signal
 import subprocess
 import sys
 
+import httpx
 import pytest
 
+from bot.config import load_config
 from bot.parse_process import ParseProcess, ParseProcessError
+from bot.runtime import BotRuntime
+from bot.server import create_app
 from bot.trained_models import model_version
 from bot.understanding import Lexicon, LocalUnderstanding
 from slm.manifest import NLULabels
 from slm.nlu import NLUModel
 from tests.conftest import ROOT
+from tests.servers import serving
 
 TEXTS = ["where is my order A-1042?", "hi", "/order_status", "I want to return the yoga mat from order C-3310", "thanks", "bye"]
 
@@ -124,6 +129,31 @@ def test_when_no_new_child_can_start_texts_fail_clearly_until_one_can(example_mo
         child.child.kill()
     assert not available and parsing.startswith("nowhere: no parsing process could be started")
     assert later.intent == "order_status" and child.available and child.parsing == "child process"
+
+
+def test_a_server_without_a_parsing_process_refuses_messages_with_503_and_says_so_on_health(example_model, tmp_path):
+    copy = tmp_path / "nlu"
+    shutil.copytree(example_model, copy)
+    weights = (copy / "weights.pt").read_bytes()
+    config = load_config(ROOT / "config.toml")
+    runtime = BotRuntime.load(config, model_dir=copy, database_url=f"sqlite:///{tmp_path}/c.db", data_dir=tmp_path, parse_in_child=True)
+    child = runtime.manager.understanding
+    assert isinstance(child, ParseProcess)
+    message = {"sender": "ann", "message": "where is my order A-1042?"}
+    with serving(create_app(runtime)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        assert client.post("/webhooks/rest/webhook", json=message).status_code == 200
+        (copy / "weights.pt").write_bytes(b"truncated")
+        os.kill(child.child.pid, signal.SIGKILL)
+        refused = client.post("/webhooks/rest/webhook", json=message)
+        assert refused.status_code == 503 and "not accepted" in refused.json()["detail"] and "weights.pt" in refused.json()["detail"]
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["parsing"].startswith("nowhere")
+        (copy / "weights.pt").write_bytes(weights)
+        assert client.post("/webhooks/rest/webhook", json=message).status_code == 200
+        health = client.get("/health")
+        assert health.status_code == 200 and health.json()["parsing"] == "child process"
+    stored = [e.text for e in runtime.store.events("rest:ann", kinds=("user",))]
+    assert stored == [message["message"]] * 2  # the refused message was not stored
 
 
 def test_close_waits_for_the_texts_sent_then_stops_the_child_and_refuses_more(child, example_model):

@@ -13,9 +13,9 @@ from bot.config import load_config
 from bot.registry import RegistryError, promote, register, rollback
 from bot.parse_process import ParseProcess
 from bot.runtime import BotRuntime
-from bot.trained_models import model_version
 from bot.server import create_app
 from bot.storage.store import ConversationStore
+from bot.trained_models import model_version
 from tests.conftest import ROOT
 from tests.model_versions import variant
 from tests.servers import serving
