@@ -87,8 +87,8 @@ class ParseProcess(Understanding):
             ParseProcessError: the child could not load the model (the reason is in the message),
                 or found another version there than ``version``.
         """
-        super().__init__(lexicon, version, labels, directory)
-        self.directory: Path = directory
+        super().__init__(lexicon, version, labels)
+        self.directory = directory
         self.child, self.socket = _spawn(directory, lexicon, version)
         self.pending: deque[_Request] = deque()
         self.transport: asyncio.Transport | None = None  # set on the event loop, by the first text

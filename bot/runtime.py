@@ -39,7 +39,7 @@ def load_understanding(directory: Path, lexicon: Lexicon, intents: Iterable[str]
     if in_child:
         return ParseProcess(directory, lexicon, model_version(directory), labels)
     nlu, version = load_nlu(directory)
-    return LocalUnderstanding(nlu, lexicon, version, directory)
+    return LocalUnderstanding(nlu, lexicon, version)
 
 
 def load_reply_generator(

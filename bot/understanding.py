@@ -15,7 +15,6 @@ import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable
 
 from bot.batching import MicroBatcher
@@ -80,11 +79,10 @@ class Understanding(ABC):
 
     `LocalUnderstanding` parses with a model loaded in this process; `bot.parse_process.ParseProcess`
     hands the texts to a child process, so that the serving worker never imports torch.
-    ``directory`` is where the model was loaded from, so that another process can load it too.
     """
 
-    def __init__(self, lexicon: Lexicon, version: str, labels: NLULabels, directory: Path | None = None) -> None:
-        self.lexicon, self.version, self.directory = lexicon, version, directory
+    def __init__(self, lexicon: Lexicon, version: str, labels: NLULabels) -> None:
+        self.lexicon, self.version = lexicon, version
         self.intents, self.entity_types = labels.intents, labels.entity_types
 
     @abstractmethod
@@ -113,8 +111,8 @@ class LocalUnderstanding(Understanding):
     """Parses with the model in this process: `submit` on the event loop, `parse` and
     `parse_many` elsewhere (they block, so async code calls them from a worker thread)."""
 
-    def __init__(self, nlu: NLUModel, lexicon: Lexicon, version: str, directory: Path | None = None) -> None:
-        super().__init__(lexicon, version, NLULabels.from_tags(nlu.intents, nlu.tags), directory)
+    def __init__(self, nlu: NLUModel, lexicon: Lexicon, version: str) -> None:
+        super().__init__(lexicon, version, NLULabels.from_tags(nlu.intents, nlu.tags))
         self.nlu = nlu
         # Concurrent turns share one forward pass: the texts that arrive while a batch runs make the next.
         self.batcher = MicroBatcher(self.parse_many)

@@ -26,7 +26,7 @@ TEXTS = ["where is my order A-1042?", "hi", "/order_status", "I want to return t
 
 def in_worker(model_dir) -> LocalUnderstanding:
     """The same model parsing in this process: what the child's answers must equal."""
-    return LocalUnderstanding(NLUModel.load(model_dir), Lexicon.from_entries([]), model_version(model_dir), model_dir)
+    return LocalUnderstanding(NLUModel.load(model_dir), Lexicon.from_entries([]), model_version(model_dir))
 
 
 def start_child(model_dir, version: str | None = None) -> ParseProcess:
