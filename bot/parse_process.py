@@ -265,9 +265,11 @@ def _serve(connection: socket.socket, directory: Path, lexicon: Lexicon, version
     from bot.process_memory import bound_kernel_cache, tune_malloc
     from bot.trained_models import load_nlu
 
-    # Ctrl-C in a terminal reaches the whole process group: the worker shuts down and closes the
-    # socket, which stops this process once the texts already sent are answered.
+    # Ctrl-C in a terminal reaches the whole process group, and systemd stops a service by
+    # signalling every process of it: the worker shuts down and closes the socket, which stops
+    # this process once the texts already sent are answered (so does the worker's death).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(1)  # the worker has the other core
     tune_malloc()
     bound_kernel_cache()
