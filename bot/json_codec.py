@@ -16,11 +16,16 @@ OPTIONS = orjson.OPT_NON_STR_KEYS
 loads = orjson.loads
 
 
+def encode(value: Any) -> bytes:
+    """``value`` as UTF-8 JSON (objects that are not JSON types are written as their attributes)."""
+    return orjson.dumps(value, default=vars, option=OPTIONS)
+
+
 def dumps(value: Any) -> str:
-    """``value`` as JSON text (objects that are not JSON types are written as their attributes)."""
-    return orjson.dumps(value, default=vars, option=OPTIONS).decode()
+    """`encode` as text, for SQLAlchemy's JSON columns."""
+    return encode(value).decode()
 
 
 def plain(value: Any) -> Any:
     """``value`` (dataclasses included) as fresh dicts, lists and scalars that share nothing with it."""
-    return orjson.loads(orjson.dumps(value, default=vars, option=OPTIONS))
+    return loads(encode(value))

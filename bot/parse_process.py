@@ -121,7 +121,7 @@ class ParseProcess(Understanding):
         """Where texts are parsed now, for /health (an operator should see a child in trouble)."""
         if self.restart_failure is not None:
             return f"nowhere: no parsing process could be started ({self.restart_failure})"
-        if self.transport is None and self.connecting is not None and self.socket is None:
+        if self.socket is None and self.connecting is not None:  # the last child exited; the next is starting
             return "a new child process (the last one exited)"
         return "child process"
 

@@ -1,8 +1,8 @@
 """``checkpoint.json``: what a model directory holds, and the check that each file is as saved.
 
 Apart from `slm.checkpoint`, which reads and writes the weights with torch, so that a process
-that only needs to know a model (its kind, its labels, that no file was truncated or altered)
-does not import torch: a serving worker whose parsing runs in a child process never does.
+that only needs to know a model (its kind, its labels) does not import torch: a serving worker
+whose parsing runs in a child process never does.
 """
 
 from __future__ import annotations
@@ -43,16 +43,26 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
+def manifest_of_kind(directory: Path, kind: str) -> dict[str, Any]:
+    """The manifest of ``directory``, which must describe a ``kind`` model (files not verified).
+
+    Raises:
+        CheckpointError: missing directory or manifest, or another kind of model.
+    """
+    manifest = read_manifest(directory)
+    if manifest.get("kind") != kind:
+        raise CheckpointError(f"{directory}: holds a '{manifest.get('kind')}' model, expected '{kind}'")
+    return manifest
+
+
 def verified_manifest(directory: Path, kind: str) -> dict[str, Any]:
     """The manifest of ``directory`` once every file it lists has its recorded size and checksum.
 
     Raises:
-        CheckpointError: missing directory or manifest, wrong kind, or a file missing, truncated or modified.
+        CheckpointError: as `manifest_of_kind`, or a file missing, truncated or modified.
     """
     directory = Path(directory)
-    manifest = read_manifest(directory)
-    if manifest.get("kind") != kind:
-        raise CheckpointError(f"{directory}: holds a '{manifest.get('kind')}' model, expected '{kind}'")
+    manifest = manifest_of_kind(directory, kind)
     for name, expected in manifest["files"].items():
         path = directory / name
         if not path.is_file():
@@ -79,12 +89,13 @@ class NLULabels:
 
     @classmethod
     def of(cls, directory: Path) -> NLULabels:
-        """The labels of the NLU model saved in ``directory``, its files verified.
+        """The labels of the NLU model saved in ``directory``, read from its manifest alone: the
+        process that loads the weights verifies the files (once, as it reads them).
 
         Raises:
-            CheckpointError: as `verified_manifest`, or the manifest lacks the labels.
+            CheckpointError: as `manifest_of_kind`, or the manifest lacks the labels.
         """
-        manifest = verified_manifest(directory, NLU_KIND)
+        manifest = manifest_of_kind(directory, NLU_KIND)
         try:
             return cls.from_tags(manifest["labels"]["intents"], manifest["labels"]["tags"])
         except (KeyError, TypeError):
