@@ -57,6 +57,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "swap0.25": {"entity_swap": 0.25},
     "swap0.25_seed1": {"entity_swap": 0.25, "seed": 1},
     "vocab2k_seed1": {"vocab_size": 2000, "seed": 1},
+    "no_ema": {"ema": 0.0},
+    "no_ema_seed1": {"ema": 0.0, "seed": 1},
 }
 
 
