@@ -7,7 +7,8 @@ Three servers, each its own process(es), loaded by this process over HTTP:
 - ``bot_2_workers``: two workers (SO_REUSEPORT) sharing the local PostgreSQL and Redis.
 
 For 1, 16 and 64 concurrent conversations it measures messages per second and the p50/p99
-latency each message sees (parse, flow, actions, store). Then it sends ``--growth`` more
+latency each message sees (parse, flow, actions, store), overall and for each message of the
+script (which turns make the tail). Then it sends ``--growth`` more
 messages and reports the workers' peak RSS and how much their RSS grew meanwhile.
 
     python -m bench.serve [--json] [--growth 20000] [--only echo,bot_1_worker,bot_2_workers]
@@ -26,6 +27,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
@@ -106,12 +108,14 @@ def memory_mb(pid: int, field: str) -> float:
     raise KeyError(field)
 
 
-async def load(url: str, conversations: int, messages: int, tag: str) -> dict[str, float]:
+async def load(url: str, conversations: int, messages: int, tag: str) -> dict[str, Any]:
     """``conversations`` customers play the script (new ids each round) until ``messages`` were answered.
 
+    Besides the overall figures, ``by_message`` gives each message of the script its own p50 and
+    p99 and how many of its answers took longer than the overall p99: which turns make the tail.
     aiohttp, not httpx: at 64 connections httpx's pool costs more CPU than the echo server it loads.
     """
-    samples: list[float] = []
+    samples: list[tuple[str, float]] = []
     budget = itertools.count()
     tag = f"{tag}-{RUN}"  # customers of an earlier run are nobody's concern in the shared Redis
 
@@ -125,15 +129,21 @@ async def load(url: str, conversations: int, messages: int, tag: str) -> dict[st
                 async with session.post(url + "/webhooks/rest/webhook", json=body) as response:
                     response.raise_for_status()
                     await response.read()
-                samples.append((time.perf_counter() - started) * 1000)
+                samples.append((text, (time.perf_counter() - started) * 1000))
 
     connector = aiohttp.TCPConnector(limit=conversations)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
         started = time.perf_counter()
         await asyncio.gather(*(customer(session, n) for n in range(conversations)))
         elapsed = time.perf_counter() - started
-    cuts = statistics.quantiles(samples, n=100)
-    return {"per_second": round(len(samples) / elapsed, 1), "p50_ms": round(cuts[49], 2), "p99_ms": round(cuts[98], 2)}
+    cuts = statistics.quantiles([ms for _, ms in samples], n=100)
+    by_message = {}
+    for text in SCRIPT:
+        times = [ms for said, ms in samples if said == text]
+        if len(times) >= 2:
+            own = statistics.quantiles(times, n=100)
+            by_message[text] = {"p50_ms": round(own[49], 2), "p99_ms": round(own[98], 2), "over_p99": sum(ms > cuts[98] for ms in times)}
+    return {"per_second": round(len(samples) / elapsed, 1), "p50_ms": round(cuts[49], 2), "p99_ms": round(cuts[98], 2), "by_message": by_message}
 
 
 def measure(kind: str, model: Path, port: int, growth: int, scale: float = 1.0) -> dict[str, object]:
@@ -147,7 +157,7 @@ def measure(kind: str, model: Path, port: int, growth: int, scale: float = 1.0) 
             result: dict[str, object] = {}
             for name, (conversations, messages) in CONCURRENCY.items():
                 result[name] = asyncio.run(load(url, conversations, max(conversations, int(messages * scale)), f"{kind}-{name}"))
-                log(f"{kind} {name}: {result[name]}")
+                log(f"{kind} {name}: {({k: v for k, v in result[name].items() if k != 'by_message'})}")
             if kind != "echo":
                 workers = serving_processes(server, worker_count(kind))
                 pids = [pid for worker, parsers in workers.items() for pid in (worker, *parsers)]
@@ -191,6 +201,17 @@ def table(results: dict[str, dict[str, object]], growth: int) -> str:
             row = result[name]
             assert isinstance(row, dict)
             lines.append(f"| {kind} | {name[1:]} | {row['per_second']} | {row['p50_ms']} | {row['p99_ms']} |")
+    lines += [
+        "",
+        "Latency of each message of the script at 64 conversations (bots): which turns make the tail.",
+        "",
+        "| server | message | p50 ms | p99 ms | answers above the overall p99 |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, result in results.items():
+        if kind != "echo":
+            for text, row in result["c64"]["by_message"].items():  # type: ignore[index]
+                lines.append(f"| {kind} | {text} | {row['p50_ms']} | {row['p99_ms']} | {row['over_p99']} |")
     lines += [
         "",
         "| server | workers | parsers | peak RSS MB | of a worker | private MB | worker + parser private MB | RSS growth % |",
