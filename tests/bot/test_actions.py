@@ -128,3 +128,36 @@ def test_example_shop_returns_created_at_once_get_distinct_codes(tmp_path):
     assert sorted(r.data["code"] for r in results) == [f"R-{1000 + i}" for i in range(1, 9)]
     with sqlite3.connect(tmp_path / "shop.db") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_example_shop_writes_at_once_and_waits_in_its_thread_only_when_the_file_is_locked(tmp_path):
+    """A write is made on the event loop (even while the shop's writing thread is busy); one that
+    finds another process's write lock goes to that thread, which waits for the lock there: the
+    event loop goes on meanwhile, and the write lands once the lock is free."""
+    shop = load_actions_module(Path(__file__).resolve().parents[2] / "dialogues" / "actions.py")
+    runner = ActionRunner(shop, {})
+    slots = {"order_id": "C-3310", "product": "yoga mat", "email": "ann@example.com"}
+    context = ActionContext("rest:ann", "ann", "return_item", slots, Path("."), tmp_path)
+    writing_thread_busy = threading.Event()
+    shop["create_return"].__globals__["_writer"].submit(writing_thread_busy.wait, 30)
+    first = asyncio.run(runner.run("create_return", context))  # written on the event loop: no thread needed
+    writing_thread_busy.set()
+    assert first.ok and first.data["code"] == "R-1001"
+
+    other_process = sqlite3.connect(tmp_path / "shop.db", isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")  # holds the write lock
+
+    async def write_while_locked() -> tuple:
+        ticks = 0
+        task = asyncio.ensure_future(runner.run("create_return", context))
+        while not task.done():
+            await asyncio.sleep(0.01)
+            ticks += 1
+            if ticks == 20:  # 0.2 s with the lock held: the loop kept running, the write waited
+                assert not task.done()
+                other_process.execute("COMMIT")
+        return await task, ticks
+
+    second, ticks = asyncio.run(write_while_locked())
+    assert second.ok and second.data["code"] == "R-1002" and ticks >= 20
+    assert other_process.execute("SELECT count(*) FROM returns").fetchone()[0] == 2
