@@ -110,10 +110,12 @@ def _connect(data_dir: Path) -> sqlite3.Connection:
 
 
 def _rows(connection: sqlite3.Connection, sql: str, args: tuple[Any, ...], commit: bool = False) -> list[dict[str, Any]]:
-    rows = [dict(row) for row in connection.execute(sql, args)]
-    if commit:
-        connection.commit()
-    return rows
+    """The statement's rows; with ``commit``, committed, or rolled back if it fails (so that no
+    transaction is left open on the connection, holding the file's write lock)."""
+    if not commit:
+        return [dict(row) for row in connection.execute(sql, args)]
+    with connection:
+        return [dict(row) for row in connection.execute(sql, args)]
 
 
 def _write_without_waiting(connection: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -122,9 +124,6 @@ def _write_without_waiting(connection: sqlite3.Connection, sql: str, args: tuple
     connection.execute("PRAGMA busy_timeout = 0")
     try:
         return _rows(connection, sql, args, commit=True)
-    except sqlite3.OperationalError:
-        connection.rollback()
-        raise
     finally:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 

@@ -161,3 +161,16 @@ def test_example_shop_writes_at_once_and_waits_in_its_thread_only_when_the_file_
     second, ticks = asyncio.run(write_while_locked())
     assert second.ok and second.data["code"] == "R-1002" and ticks >= 20
     assert other_process.execute("SELECT count(*) FROM returns").fetchone()[0] == 2
+
+
+def test_example_shop_write_that_fails_leaves_no_transaction_open(tmp_path):
+    """A failed write is rolled back: the event loop's connection must not keep the file's write
+    lock (every later write, in any process, would wait for it)."""
+    shop = load_actions_module(Path(__file__).resolve().parents[2] / "dialogues" / "actions.py")
+    module = shop["create_return"].__globals__
+    context = ActionContext("rest:ann", "ann", "return_item", {}, Path("."), tmp_path)
+    with pytest.raises(sqlite3.IntegrityError):
+        asyncio.run(module["_query"](context, "INSERT INTO orders (id) VALUES (?)", "A-1042", write=True))
+    assert not module["_connect"](tmp_path).in_transaction
+    with sqlite3.connect(tmp_path / "shop.db", timeout=0) as other_process:
+        other_process.execute("UPDATE orders SET address = 'x' WHERE id = 'A-1042'")
