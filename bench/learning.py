@@ -78,10 +78,14 @@ def read(model: NLUModel, texts: list[str]) -> tuple[list[str], list[float]]:
     return [model.intents[i] for i in probabilities.argmax(-1).tolist()], values.tolist()
 
 
-def train(examples: list[Example], dev: list[Example], settings: TrainSettings, parent: NLUModel | None, distill: float = 0.0) -> NLUModel:
-    """A first model (no ``parent``: trained from scratch with `FIRST_MODEL`, as `slmbot train`),
-    or one fine-tuned from ``parent`` with ``settings``, as `slmbot retrain`."""
-    return train_nlu(examples, dev, ModelSizes(), FIRST_MODEL if parent is None else settings, parent=parent, distill=distill)
+def first_model(examples: list[Example], dev: list[Example]) -> NLUModel:
+    """A model trained from scratch with `FIRST_MODEL`, as `slmbot train` does."""
+    return train_nlu(examples, dev, ModelSizes(), FIRST_MODEL)
+
+
+def fine_tune(examples: list[Example], dev: list[Example], settings: TrainSettings, parent: NLUModel, distill: float = 0.0) -> NLUModel:
+    """``parent`` fine-tuned on ``examples`` with ``settings``, as `slmbot retrain` does."""
+    return train_nlu(examples, dev, ModelSizes(), settings, parent=parent, distill=distill)
 
 
 def simulate(strategy: str, seed_set: list[Example], traffic: list[Example], dev: list[Example], test: list[Example],
@@ -107,7 +111,7 @@ def simulate(strategy: str, seed_set: list[Example], traffic: list[Example], dev
         labelled += [unlabelled[i] for i in chosen]
         unlabelled = [e for i, e in enumerate(unlabelled) if i not in chosen]
         logged = [intent for i, intent in enumerate(logged) if i not in chosen]
-        model = train(seed_set + labelled * weight, dev, settings, model)
+        model = fine_tune(seed_set + labelled * weight, dev, settings, model)
         history.append({**scores(model, test), "labels": len(labelled)})
         log(f"{strategy} round {round_ + 1}: {history[-1]}")
     return history
@@ -151,7 +155,7 @@ def run_gate(first_dir: str, settings: TrainSettings, labels: int) -> bool:
     labelled = data.seed_set + data.traffic[:labels]
     intents = [e.intent for e in labelled]
     random.Random(0).shuffle(intents)
-    corrupt = train([replace(e, intent=i) for e, i in zip(labelled, intents)], data.dev, settings, first)
+    corrupt = fine_tune([replace(e, intent=i) for e, i in zip(labelled, intents)], data.dev, settings, first)
     report = GateReport("first", "corrupt")
     before, after = scores(first, data.dev), scores(corrupt, data.dev)
     report.scores["SNIPS dev"] = {m: (before[m], after[m]) for m in before}
@@ -166,14 +170,14 @@ def run_new_intent(intent: str, settings: TrainSettings, weight: int) -> dict[st
     torch.set_num_threads(1)
     data = deployment()
     old_seed = [e for e in data.seed_set if e.intent != intent]
-    without = train(old_seed, data.dev, settings, None)
+    without = first_model(old_seed, data.dev)
     newcomers = [e for e in data.traffic if e.intent == intent][:NEWCOMERS]
     new_test = [e for e in data.test if e.intent == intent]
     old_test = [e for e in data.test if e.intent != intent]
     before = scores(without, old_test)["intent_accuracy"]
     arms = {}
     for arm, distill in (("default", 0.0), ("distilled", DISTILL)):
-        grown = train(old_seed + newcomers * weight, data.dev, settings, without, distill)
+        grown = fine_tune(old_seed + newcomers * weight, data.dev, settings, without, distill)
         drop = round(before - scores(grown, old_test)["intent_accuracy"], 4)
         arms[arm] = {"accuracy": scores(grown, new_test)["intent_accuracy"], "old_intents_drop": drop}
         log(f"new intent {intent} ({arm}): {arms[arm]}")
@@ -210,7 +214,7 @@ def main() -> None:
     strategies = (["active", "random"] if args.strategy == "both" else [args.strategy]) if "loop" in args.parts else []
 
     log(f"first model: {len(data.seed_set)} examples")
-    first = train(data.seed_set, data.dev, settings, None)
+    first = first_model(data.seed_set, data.dev)
     result: dict[str, object] = json.loads(saved.read_text()) if saved.exists() else {}
     with tempfile.TemporaryDirectory() as tmp, multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
         first.save(Path(tmp) / "first")
